@@ -1,0 +1,38 @@
+"""skelrobust: adversarial robustness of skeleton-based human action recognition.
+
+Canonical tensor: float32 ``(N, C, T, V, M)`` (coordinates, frames, joints, persons) in the dataset's
+own units. See ``README.md`` and ``DESIGN`` notes for the architecture.
+"""
+
+from .attack import ATTACKS, Attack, AttackOutput, Budget, Constraint, Masks, ThreatModel, create_attack, register_attack
+from .data import DATASETS, SkeletonDataset, load_dataset, register_dataset
+from .errors import SkelRobustError
+from .layouts import LAYOUTS, SkeletonLayout, get_layout, register_layout
+from .version import __version__
+from .victim import VICTIMS, Victim, VictimFamily, register_victim
+
+__all__ = [
+    "ATTACKS",
+    "Attack",
+    "AttackOutput",
+    "Budget",
+    "Constraint",
+    "DATASETS",
+    "LAYOUTS",
+    "Masks",
+    "SkelRobustError",
+    "SkeletonDataset",
+    "SkeletonLayout",
+    "ThreatModel",
+    "VICTIMS",
+    "Victim",
+    "VictimFamily",
+    "__version__",
+    "create_attack",
+    "get_layout",
+    "load_dataset",
+    "register_attack",
+    "register_dataset",
+    "register_layout",
+    "register_victim",
+]
