@@ -14,6 +14,16 @@ from skelrobust.victim import Victim
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``slow`` unless SKELROBUST_RUN_SLOW=1."""
+    if os.environ.get("SKELROBUST_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow; set SKELROBUST_RUN_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Every test session gets its own cache unless SKELROBUST_HOME is set (CI sets it to a fresh folder)."""
