@@ -1,0 +1,213 @@
+"""load_victim: families, user code, datasets, checkpoints, the zoo and entry points."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import skelrobust
+from skelrobust import zoo
+from skelrobust.data import DATASETS, DatasetSpec, SkeletonDataset
+from skelrobust.errors import CheckpointError, ConfigError, LayoutMismatchError, RegistryError
+from skelrobust.io import sha256_file
+from skelrobust.layouts import get_layout
+from skelrobust.registry import Entry
+from skelrobust.victim import VICTIMS, VictimFamily
+
+HERE = Path(__file__).resolve().parent
+FACTORIES = HERE / "custom_factories.py"
+
+
+def _tiny_loader(split: str, root: Path | None, **options: object) -> SkeletonDataset:
+    g = np.random.default_rng(0 if split == "train" else 1)
+    n = 6
+    return SkeletonDataset(
+        name="h3c-tiny",
+        split=split,
+        data=g.normal(size=(n, 3, 8, 20, 1)).astype(np.float32),
+        labels=np.arange(n, dtype=np.int64) % 3,
+        layout=get_layout("kinect20"),
+        class_names=["a", "b", "c"],
+        sample_ids=[f"{split}{i}" for i in range(n)],
+        lengths=np.full(n, 8, dtype=np.int64),
+    )
+
+
+@pytest.fixture
+def tiny_dataset(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A 3-class kinect20 dataset registered only for the test (spec leaves num_classes open when asked)."""
+    DATASETS.names()
+    spec = DatasetSpec(name="h3c-tiny", loader=_tiny_loader, description="test", layout="kinect20", num_classes=3, needs_root=False)
+    monkeypatch.setitem(DATASETS._entries, "h3c-tiny", Entry("h3c-tiny", spec, {}))
+    return "h3c-tiny"
+
+
+@pytest.fixture
+def open_dataset(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The same data, but the spec does not know the class count: it must be read from the test split."""
+    DATASETS.names()
+    spec = DatasetSpec(name="h3c-open", loader=_tiny_loader, description="test", layout="kinect20", num_classes=None, needs_root=False)
+    monkeypatch.setitem(DATASETS._entries, "h3c-open", Entry("h3c-open", spec, {}))
+    return "h3c-open"
+
+
+def _x(v: int = 25, m: int = 2, n: int = 2) -> torch.Tensor:
+    return torch.randn(n, 3, 8, v, m, generator=torch.Generator().manual_seed(3))
+
+
+def test_family_random_weights_only_on_request() -> None:
+    victim = skelrobust.load_victim("mlp", num_classes=5, pretrained=False)
+    assert not victim.training
+    assert (victim.name, victim.preset, victim.layout.name, victim.num_classes) == ("mlp", "full", "ntu25", 5)
+    assert victim(_x()).shape == (2, 5)
+    with pytest.raises(CheckpointError, match=r"no pretrained weights for \('mlp', dataset None, preset 'full'\).*--checkpoint"):
+        skelrobust.load_victim("mlp", num_classes=5)
+
+
+def test_unknown_names_presets_and_class_counts() -> None:
+    with pytest.raises(RegistryError, match="unknown victim 'nope'.*mlp"):
+        skelrobust.load_victim("nope", num_classes=3)
+    with pytest.raises(ConfigError, match="no preset 'huge'; presets: lite, full"):
+        skelrobust.load_victim("mlp", num_classes=3, preset="huge", pretrained=False)
+    with pytest.raises(ConfigError, match="pass dataset= or num_classes="):
+        skelrobust.load_victim("mlp", pretrained=False)
+
+
+def test_checkpoint_roundtrip_records_hash(tmp_path: Path) -> None:
+    source = skelrobust.load_victim("mlp", num_classes=5, preset="lite", pretrained=False)
+    path = tmp_path / "w.pt"
+    torch.save({"state_dict": source.network.state_dict()}, path)
+    loaded = skelrobust.load_victim("mlp", checkpoint=path, num_classes=5, preset="lite")
+    assert loaded.checkpoint == str(path)
+    assert loaded.checkpoint_sha256 == sha256_file(path)
+    x = _x()
+    torch.testing.assert_close(loaded(x), source(x))
+
+
+def test_checkpoint_class_count_mismatch_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "w5.pt"
+    torch.save(skelrobust.load_victim("mlp", num_classes=5, preset="lite", pretrained=False).network.state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"classifier has 5 outputs, the victim was built for num_classes=7"):
+        skelrobust.load_victim("mlp", checkpoint=path, num_classes=7, preset="lite")
+    with pytest.raises(CheckpointError, match=r"mis-shaped keys: embed\.0\.bias: checkpoint \(64,\) vs model \(256,\)"):
+        skelrobust.load_victim("mlp", checkpoint=path, num_classes=5, preset="full")
+
+
+def test_dataset_supplies_layout_and_classes(tiny_dataset: str, open_dataset: str) -> None:
+    for name in (tiny_dataset, open_dataset):
+        victim = skelrobust.load_victim("mlp", dataset=name, pretrained=False)
+        assert (victim.layout.name, victim.num_classes, victim.preset) == ("kinect20", 3, "full")
+        assert victim(_x(v=20, m=1)).shape == (2, 3)
+    with pytest.raises(LayoutMismatchError, match="num_classes=4 disagrees with dataset 'h3c-tiny', which has 3 classes"):
+        skelrobust.load_victim("mlp", dataset=tiny_dataset, num_classes=4, pretrained=False)
+    with pytest.raises(LayoutMismatchError, match="layout 'ntu25' disagrees with dataset 'h3c-tiny', whose layout is 'kinect20'"):
+        skelrobust.load_victim("mlp", dataset=tiny_dataset, layout="ntu25", pretrained=False)
+
+
+def test_family_layout_support_is_checked(tiny_dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    mlp = VICTIMS.get("mlp")
+    family = VictimFamily(name="h3c-ntuonly", build=mlp.build, presets=("lite",), layouts=("ntu25",))
+    monkeypatch.setitem(VICTIMS._entries, family.name, Entry(family.name, family, {}))
+    with pytest.raises(LayoutMismatchError, match=r"'h3c-ntuonly' does not support layout 'kinect20' \(the layout of dataset 'h3c-tiny'\); it supports ntu25"):
+        skelrobust.load_victim("h3c-ntuonly", dataset=tiny_dataset, pretrained=False)
+
+
+def _write_zoo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, victim: skelrobust.Victim, **overrides: object) -> Path:
+    (tmp_path / "h3c-tiny").mkdir()
+    weights = tmp_path / "h3c-tiny" / "mlp-lite.pt"
+    torch.save(victim.network.state_dict(), weights)
+    entry = {
+        "victim": "mlp", "dataset": "h3c-tiny", "preset": "lite", "file": "h3c-tiny/mlp-lite.pt",
+        "sha256": sha256_file(weights), "num_classes": 3, "layout": "kinect20", "build_config": {"hidden": 16},
+        "test_accuracy": 0.5,
+    }
+    entry.update(overrides)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"entries": [entry]}))
+    monkeypatch.setattr(zoo, "MANIFEST", manifest)
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    return weights
+
+
+def test_zoo_entry_is_loaded_and_verified(tiny_dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite", hidden=16, pretrained=False)
+    weights = _write_zoo(tmp_path, monkeypatch, source)
+    victim = skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite")
+    x = _x(v=20, m=1)
+    torch.testing.assert_close(victim(x), source(x))
+    assert victim.checkpoint_sha256 == sha256_file(weights)
+    assert victim.config["hidden"] == 16
+    # Same config as the entry's build_config still matches; a different one has no pretrained weights.
+    skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite", hidden=16)
+    with pytest.raises(CheckpointError, match=r"no pretrained weights for .*config \{'hidden': 32\}.*shipped: mlp/h3c-tiny/lite"):
+        skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite", hidden=32)
+    # pretrained=False ignores the zoo.
+    fresh = skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite", hidden=16, pretrained=False)
+    assert fresh.checkpoint is None
+    # The default preset for an unlisted dataset is "full", which the zoo lacks.
+    with pytest.raises(CheckpointError, match="preset 'full'"):
+        skelrobust.load_victim("mlp", dataset=tiny_dataset)
+    with open(weights, "ab") as fh:
+        fh.write(b"x")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite")
+
+
+def test_zoo_class_count_must_agree(tiny_dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite", hidden=16, pretrained=False)
+    _write_zoo(tmp_path, monkeypatch, source, num_classes=4)
+    with pytest.raises(LayoutMismatchError, match="has 4 classes, num_classes=3 requested"):
+        skelrobust.load_victim("mlp", dataset=tiny_dataset, preset="lite")
+
+
+def test_custom_file_factory_is_wrapped(tiny_dataset: str, tmp_path: Path) -> None:
+    victim = skelrobust.load_victim(f"{FACTORIES}:build_module", dataset=tiny_dataset, scale=2.0)
+    assert (victim.layout.name, victim.num_classes, victim.config) == ("kinect20", 3, {"scale": 2.0})
+    assert victim(_x(v=20, m=1)).shape == (2, 3)
+    path = tmp_path / "custom.pt"
+    trained = {k: torch.full_like(v, 0.5) for k, v in victim.network.state_dict().items()}
+    torch.save(trained, path)
+    loaded = skelrobust.load_victim(f"{FACTORIES}:build_module", checkpoint=path, num_classes=3, layout="kinect20")
+    torch.testing.assert_close(loaded.network.head.weight, torch.full((3, 3), 0.5))
+    assert loaded.checkpoint_sha256 == sha256_file(path)
+
+
+def test_custom_module_factory_and_victim_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(HERE))
+    victim = skelrobust.load_victim("custom_factories:build_victim", num_classes=6)
+    assert (victim.name, victim.layout.name, victim.num_classes) == ("pooled", "kinect20", 6)
+    with pytest.raises(LayoutMismatchError, match="expects layout 'kinect20', requested 'ntu25'"):
+        skelrobust.load_victim("custom_factories:build_victim", num_classes=6, layout="ntu25")
+    fixed = skelrobust.load_victim("custom_factories:build_fixed")
+    assert fixed.num_classes == 3 and fixed.layout.name == "ntu25"
+    with pytest.raises(LayoutMismatchError, match="has 3 classes, 5 requested"):
+        skelrobust.load_victim("custom_factories:build_fixed", num_classes=5, layout="ntu25")
+    with pytest.raises(ConfigError, match="is not callable"):
+        skelrobust.load_victim("custom_factories:NOT_CALLABLE")
+    with pytest.raises(ConfigError, match="rejected the arguments"):
+        skelrobust.load_victim("custom_factories:build_fixed", depth=3)
+    with pytest.raises(RegistryError, match="has no attribute 'missing'"):
+        skelrobust.load_victim("custom_factories:missing")
+
+
+def test_entry_point_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    import skelrobust.registry as registry
+
+    mlp = VICTIMS.get("mlp")
+    family = VictimFamily(name="h3c-plugin", build=mlp.build, presets=("lite",), layouts=("ntu25",))
+    fake = SimpleNamespace(name="h3c-plugin", load=lambda: family)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [fake] if group == "skelrobust.victims" else [])
+    monkeypatch.setattr(VICTIMS, "_entries", dict(VICTIMS._entries))
+    monkeypatch.setattr(VICTIMS, "_loaded", False)
+    victim = skelrobust.load_victim("h3c-plugin", num_classes=4, pretrained=False)
+    assert victim.preset == "lite" and victim(_x()).shape == (2, 4)
+
+
+def test_device_and_eval_mode() -> None:
+    victim = skelrobust.load_victim("mlp", num_classes=2, preset="lite", pretrained=False, device="cpu")
+    assert not victim.training and next(victim.parameters()).device.type == "cpu"
