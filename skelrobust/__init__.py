@@ -8,6 +8,7 @@ from .attack import ATTACKS, Attack, AttackOutput, Budget, Constraint, Masks, Th
 from .data import DATASETS, SkeletonDataset, load_dataset, register_dataset
 from .errors import SkelRobustError
 from .layouts import LAYOUTS, SkeletonLayout, get_layout, register_layout
+from .loading import load_victim
 from .version import __version__
 from .victim import VICTIMS, Victim, VictimFamily, register_victim
 
@@ -31,6 +32,7 @@ __all__ = [
     "create_attack",
     "get_layout",
     "load_dataset",
+    "load_victim",
     "register_attack",
     "register_dataset",
     "register_layout",
