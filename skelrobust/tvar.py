@@ -1,0 +1,303 @@
+"""Time-varying autoregressive (TV-AR) fits of skeleton trajectories, and the motion-gradient taps built on them.
+
+TASAR (Diao et al., ICLR 2025) and the SMI gradient of Lu et al. (ICCV 2023) propagate the loss gradient
+through an explicit per-series dynamics model ``x_t = a_t x_{t-1} (+ b_t x_{t-2}) + noise``. The prior code
+fits that model in R with ``tvReg::tvAR(x, p, type="none", est="ll")``; this module is a pure-Python,
+vectorised re-implementation of the same estimator (facts from the tvReg sources, version 0.5.x):
+
+* rows ``t = p+1..n`` regress ``x_t`` on ``[x_{t-1}, ..., x_{t-p}]`` without intercept (``type="none"``);
+* smoothing variable ``z_t = t / obs`` with ``obs = n - p`` (tvReg's default when ``z`` is not given);
+* local-linear estimate at ``z_0``: weighted least squares of ``x_t`` on ``[X_t, X_t (z_t - z_0)]`` with
+  Triweight weights ``K(u) = 35/32 (1 - u^2)^3`` on ``|u| <= 1``, ``u = (z_t - z_0) / h``; the time-varying
+  coefficient is the first block;
+* bandwidth ``h`` chosen by leave-one-out cross-validation (``cv.block = 0``): minimise the mean squared
+  error of predicting each ``x_t`` from a fit that gives row ``t`` zero weight; a bandwidth leaving fewer than
+  three rows in some window is invalid.
+
+Differences from tvReg, all deliberate: tvReg minimises the CV error with Brent's method from a random
+start on ``[5/obs, 20]``; here the CV error is evaluated on a fixed log-spaced grid over the same interval
+and the grid minimiser is taken (deterministic, vectorised over every series, and it finds the global grid
+minimum where Brent may stop in a local one). Rank-deficient windows (a constant or all-zero series) are
+solved with a tiny ridge, so their coefficients are finite (tvReg yields NA there, which the prior code then
+sets to 0).
+
+Everything is vectorised: all series of equal length (every coordinate, joint and person of every sample of
+that length) are fitted in one batch, for all bandwidths at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .io import atomic_path
+from .paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: Version of the estimator and the tap layout; part of every cache key.
+TVAR_VERSION = 1
+#: Bandwidth search interval of tvReg's ``bw`` (without ``z``): ``[5 / obs, 20]``.
+_BW_UPPER = 20.0
+#: Shortest regression (rows ``n - p``) that is fitted; shorter series get zero coefficients.
+MIN_ROWS = 6
+
+
+def triweight(u: torch.Tensor) -> torch.Tensor:
+    """The Triweight kernel ``35/32 (1 - u^2)^3`` on ``|u| <= 1`` (tvReg's default), zero outside."""
+    inside = (u.abs() <= 1).to(u.dtype)
+    return 1.09375 * (1 - u * u).clamp_min(0) ** 3 * inside
+
+
+def bandwidth_grid(rows: int, num: int = 25) -> np.ndarray:
+    """``num`` log-spaced bandwidths over tvReg's search interval ``[5 / rows, 20]``."""
+    if num < 1:
+        raise ConfigError(f"TV-AR: need at least one bandwidth, got num={num}")
+    return np.geomspace(5.0 / rows, _BW_UPPER, num)
+
+
+@dataclass
+class TVARFit:
+    """A batch of TV-AR fits.
+
+    Attributes:
+        coefficients: ``(S, n - p, p)`` time-varying coefficients; row ``j`` predicts ``x[j + p]`` and column
+            ``l`` multiplies ``x[j + p - 1 - l]`` (lag ``l + 1``).
+        bandwidth: ``(S,)`` selected bandwidth per series.
+        cv_mse: ``(S,)`` leave-one-out mean squared error at that bandwidth.
+    """
+
+    coefficients: np.ndarray
+    bandwidth: np.ndarray
+    cv_mse: np.ndarray
+
+
+def _local_linear(
+    x_lags: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, dist: torch.Tensor
+) -> torch.Tensor:
+    """Local-linear coefficients for every series, bandwidth and target row.
+
+    Args:
+        x_lags: ``(S, R, p)`` regressors.
+        y: ``(S, R)`` responses.
+        weights: ``(H, R, R)`` kernel weights ``w[h, t, s]`` of row ``s`` in the fit at row ``t``.
+        dist: ``(R, R)`` ``z_s - z_t``.
+
+    Returns:
+        ``(H, S, R, p)`` coefficients (the level block of the local-linear fit).
+    """
+    p = x_lags.shape[-1]
+    outer = x_lags.unsqueeze(-1) * x_lags.unsqueeze(-2)  # (S, R, p, p)
+    xy = x_lags * y.unsqueeze(-1)  # (S, R, p)
+    w0, w1, w2 = weights, weights * dist, weights * dist * dist
+    a00 = torch.einsum("hts,nsij->hntij", w0, outer)
+    a01 = torch.einsum("hts,nsij->hntij", w1, outer)
+    a11 = torch.einsum("hts,nsij->hntij", w2, outer)
+    b0 = torch.einsum("hts,nsi->hnti", w0, xy)
+    b1 = torch.einsum("hts,nsi->hnti", w1, xy)
+    a = torch.cat((torch.cat((a00, a01), -1), torch.cat((a01, a11), -1)), -2)  # (H, S, R, 2p, 2p)
+    b = torch.cat((b0, b1), -1)
+    scale = torch.diagonal(a, dim1=-2, dim2=-1).sum(-1).abs() / (2 * p)
+    ridge = (scale * 1e-12 + 1e-300).unsqueeze(-1).unsqueeze(-1)
+    eye = torch.eye(2 * p, dtype=a.dtype, device=a.device)
+    theta = torch.linalg.solve(a + ridge * eye, b.unsqueeze(-1)).squeeze(-1)
+    return theta[..., :p]
+
+
+def fit_tvar(
+    series: np.ndarray | torch.Tensor,
+    order: int,
+    *,
+    bandwidths: Sequence[float] | None = None,
+    num_bandwidths: int = 25,
+) -> TVARFit:
+    """Fit no-intercept local-linear TV-AR(``order``) models to many series of equal length.
+
+    Args:
+        series: ``(S, n)`` series (any float dtype; computed in float64).
+        order: Lag order ``p`` (1 or 2 for the motion gradient; any ``p >= 1`` works).
+        bandwidths: Candidate bandwidths; default :func:`bandwidth_grid` with ``num_bandwidths`` values.
+        num_bandwidths: Grid size when ``bandwidths`` is None.
+
+    Returns:
+        A :class:`TVARFit`. Series with fewer than ``MIN_ROWS`` regression rows get zero coefficients.
+    """
+    x = torch.as_tensor(np.asarray(series), dtype=torch.float64)
+    if x.ndim != 2:
+        raise ConfigError(f"TV-AR: series must be (S, n), got shape {tuple(x.shape)}")
+    if order < 1:
+        raise ConfigError(f"TV-AR: order must be >= 1, got {order}")
+    num, n = x.shape
+    rows = n - order
+    if rows < MIN_ROWS or num == 0:
+        return TVARFit(
+            coefficients=np.zeros((num, max(rows, 0), order)),
+            bandwidth=np.full(num, np.nan),
+            cv_mse=np.full(num, np.nan),
+        )
+    y = x[:, order:]  # (S, R)
+    lags = torch.stack([x[:, order - 1 - lag : n - 1 - lag] for lag in range(order)], dim=-1)  # (S, R, p)
+    z = torch.arange(1, rows + 1, dtype=torch.float64) / rows
+    dist = z.unsqueeze(0) - z.unsqueeze(1)  # dist[t, s] = z_s - z_t
+    grid = torch.as_tensor(
+        np.asarray(bandwidths, dtype=np.float64) if bandwidths is not None else bandwidth_grid(rows, num_bandwidths)
+    )
+    weights = triweight(dist.unsqueeze(0) / grid.view(-1, 1, 1))  # (H, R, R)
+
+    # Leave-one-out CV over the grid: zero the target row's own weight.
+    loo = weights * (1 - torch.eye(rows, dtype=torch.float64))
+    valid = ((loo > 0).sum(-1) >= 3).all(-1)  # (H,) tvReg rejects a bandwidth leaving < 3 rows anywhere
+    if not bool(valid.any()):
+        raise ConfigError(f"TV-AR: no candidate bandwidth leaves 3 rows in every window (rows={rows})")
+    theta_cv = _local_linear(lags, y, loo[valid], dist)  # (H', S, R, p)
+    fitted = (theta_cv * lags.unsqueeze(0)).sum(-1)
+    mse = ((y.unsqueeze(0) - fitted) ** 2).mean(-1)  # (H', S)
+    best = mse.argmin(0)  # (S,)
+    chosen = grid[valid][best]
+
+    # Final fit at each series' own bandwidth: group series by chosen grid index.
+    coef = torch.zeros(num, rows, order, dtype=torch.float64)
+    valid_weights = weights[valid]
+    for index in torch.unique(best).tolist():
+        members = (best == index).nonzero().squeeze(1)
+        coef[members] = _local_linear(lags[members], y[members], valid_weights[index : index + 1], dist)[0]
+    return TVARFit(
+        coefficients=coef.numpy(),
+        bandwidth=chosen.numpy(),
+        cv_mse=mse.gather(0, best.unsqueeze(0)).squeeze(0).numpy(),
+    )
+
+
+def motion_taps_from_series(series: np.ndarray, *, num_bandwidths: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """The motion-gradient taps ``(a1, a2)`` of equal-length series, each ``(S, n)``.
+
+    ``a1[t] = dx_{t+1}/dx_t`` and ``a2[t] = dx_{t+2}/dx_t`` (total derivative) under the fitted dynamics:
+    with AR(2) coefficients ``c_j, d_j`` (row ``j`` predicts ``x[j+2]``) and AR(1) coefficients ``b_j``,
+    ``a1[0] = b_0``, ``a1[t] = c_{t-1}`` for ``1 <= t <= n-2``, ``a1[n-1] = 0``, and
+    ``a2[t] = a1[t] c_t + d_t`` for ``t <= n-3``, 0 after: the layout of the prior code's ``AR1``/``AR2``.
+    """
+    num, n = series.shape
+    a1 = np.zeros((num, n))
+    a2 = np.zeros((num, n))
+    if n < 3:
+        return a1, a2
+    ar2 = fit_tvar(series, 2, num_bandwidths=num_bandwidths).coefficients  # (S, n-2, 2)
+    ar1 = fit_tvar(series, 1, num_bandwidths=num_bandwidths).coefficients  # (S, n-1, 1)
+    if ar1.shape[1]:
+        a1[:, 0] = ar1[:, 0, 0]
+    if ar2.shape[1]:
+        c, d = ar2[..., 0], ar2[..., 1]
+        a1[:, 1 : n - 1] = c
+        a2[:, : n - 2] = a1[:, : n - 2] * c + d
+    return np.nan_to_num(a1), np.nan_to_num(a2)
+
+
+def sample_taps(
+    data: np.ndarray, lengths: Sequence[int] | np.ndarray, *, num_bandwidths: int = 25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Motion taps of a batch of canonical samples, fitted on each sample's valid frames.
+
+    Args:
+        data: ``(N, C, T, V, M)`` clean samples.
+        lengths: ``(N,)`` valid frames per sample; frames beyond get zero taps.
+        num_bandwidths: Bandwidth grid size.
+
+    Returns:
+        ``(a1, a2)``, each float32 ``(N, C, T, V, M)``. Samples of equal length are fitted in one batch.
+    """
+    data = np.asarray(data, dtype=np.float64)
+    n, c, t, v, m = data.shape
+    lengths = np.asarray(lengths, dtype=np.int64)
+    a1 = np.zeros((n, c, t, v, m), dtype=np.float32)
+    a2 = np.zeros_like(a1)
+    for length in np.unique(lengths):
+        idx = np.flatnonzero(lengths == length)
+        block = data[idx, :, :length].transpose(0, 1, 3, 4, 2).reshape(-1, int(length))  # (S, length)
+        t1, t2 = motion_taps_from_series(block, num_bandwidths=num_bandwidths)
+        shape = (len(idx), c, v, m, int(length))
+        a1[idx, :, :length] = t1.reshape(shape).transpose(0, 1, 4, 2, 3)
+        a2[idx, :, :length] = t2.reshape(shape).transpose(0, 1, 4, 2, 3)
+    return a1, a2
+
+
+def motion_gradient(grad: torch.Tensor, a1: torch.Tensor, a2: torch.Tensor) -> torch.Tensor:
+    """The motion term ``a1[t] g[t+1] + a2[t] g[t+2]`` (zero beyond the last frame), ``(N, C, T, V, M)``.
+
+    Adding it to ``g`` gives the gradient through the TV-AR dynamics (Lu et al. 2023, Eq. 9-10, re-indexed
+    per frame): an anti-causal 3-tap time-varying filter applied per coordinate, joint and person.
+    """
+    shifted1 = torch.zeros_like(grad)
+    shifted2 = torch.zeros_like(grad)
+    shifted1[:, :, :-1] = grad[:, :, 1:]
+    shifted2[:, :, :-2] = grad[:, :, 2:]
+    return a1 * shifted1 + a2 * shifted2
+
+
+def _valid_lengths(x: np.ndarray) -> np.ndarray:
+    nonzero = np.abs(x).max(axis=(1, 3, 4)) > 0  # (N, T)
+    t = x.shape[2]
+    last = t - np.argmax(nonzero[:, ::-1], axis=1)
+    return np.where(nonzero.any(axis=1), last, 1).astype(np.int64)
+
+
+class TVARCache:
+    """Per-sample motion taps, computed once and cached on disk.
+
+    The key of a sample is its id (for readability) and the SHA-256 of its clean coordinates plus the
+    estimator settings, so the taps are always those of the sample being attacked (the prior code's shuffled
+    loader applied other samples' coefficients) and a changed dataset never reuses stale fits.
+
+    Args:
+        num_bandwidths: Bandwidth grid size of the leave-one-out search.
+        root: Cache folder (default ``cache_dir("tasar", "tvar")``).
+    """
+
+    def __init__(self, num_bandwidths: int = 25, root: str | Path | None = None) -> None:
+        self.num_bandwidths = int(num_bandwidths)
+        self.root = Path(root) if root is not None else cache_dir("tasar", "tvar")
+
+    def key(self, sample: np.ndarray, sample_id: str | None) -> str:
+        digest = hashlib.sha256()
+        digest.update(f"tvar-v{TVAR_VERSION}-bw{self.num_bandwidths}-{sample.shape}".encode())
+        digest.update(np.ascontiguousarray(sample, dtype=np.float32).tobytes())
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (sample_id or "sample"))[:64]
+        return f"{safe}-{digest.hexdigest()[:20]}"
+
+    def taps(self, x: torch.Tensor, sample_ids: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a1, a2)`` for the clean batch ``x`` ``(N, C, T, V, M)``, on ``x``'s device and dtype."""
+        data = x.detach().cpu().numpy().astype(np.float32)
+        n = data.shape[0]
+        ids = list(sample_ids) if sample_ids is not None else [None] * n
+        keys = [self.key(data[i], ids[i]) for i in range(n)]
+        a1 = np.zeros(data.shape, dtype=np.float32)
+        a2 = np.zeros_like(a1)
+        missing = []
+        for i, key in enumerate(keys):
+            path = self.root / f"{key}.npz"
+            if path.exists():
+                try:
+                    with np.load(path) as stored:
+                        a1[i], a2[i] = stored["a1"], stored["a2"]
+                    continue
+                except (OSError, KeyError, ValueError) as exc:
+                    log.warning("TV-AR cache entry %s unreadable (%s); refitting", path, exc)
+            missing.append(i)
+        if missing:
+            sub = data[missing]
+            f1, f2 = sample_taps(sub, _valid_lengths(sub), num_bandwidths=self.num_bandwidths)
+            for j, i in enumerate(missing):
+                a1[i], a2[i] = f1[j], f2[j]
+                with atomic_path(self.root / f"{keys[i]}.npz") as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.savez(fh, a1=f1[j], a2=f2[j])
+        return (
+            torch.from_numpy(a1).to(device=x.device, dtype=x.dtype),
+            torch.from_numpy(a2).to(device=x.device, dtype=x.dtype),
+        )
