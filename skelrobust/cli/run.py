@@ -1,0 +1,103 @@
+"""``skelrobust run``: one attack, one attack set, evaluated on every victim x defense."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import yaml
+
+from ..errors import ConfigError
+from .main import echo_json, main
+
+
+def split_names(values: tuple[str, ...]) -> list[str]:
+    """``("a,b", "c")`` -> ``["a", "b", "c"]`` (repeatable and comma-separated flags)."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML (``3`` -> int, ``false`` -> bool, ``[1, 2]`` -> list)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{flag} expects KEY=VALUE, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{flag} {text!r}: cannot parse the value ({exc.__class__.__name__})") from exc
+    return key.strip(), value
+
+
+@main.command("run")
+@click.option("--attack", "attack", required=True, help="Registered attack name, or module:Class / file.py:Class.")
+@click.option("--victim", "victims", multiple=True, required=True, help="Victim(s): NAME[,NAME...] (repeatable); registered or module:factory.")
+@click.option("--surrogate", default=None, help="Model the attack gets (white-box / transfer). Default: the first victim (white-box), the protocol's surrogate (transfer).")
+@click.option("--dataset", required=True, help="Registered dataset; its test split is attacked.")
+@click.option("--root", default=None, type=click.Path(), help="Dataset folder or file (datasets that need one).")
+@click.option("--defense", "defenses", multiple=True, default=("none",), show_default=True, help="Defense(s): NAME[,NAME...] (repeatable).")
+@click.option("--defense-option", "defense_options", multiple=True, metavar="NAME.KEY=VALUE", help="Option of one defense, e.g. lowpass.sigma=2.")
+@click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default from benchmark.yaml: 0.01).")
+@click.option("--norm", type=click.Choice(["linf", "l2"]), default=None, help="Budget norm (default linf).")
+@click.option("--steps", type=int, default=None, help="Attack iterations (default 200).")
+@click.option("--n-samples", type=int, default=None, help="Attack-set size (default 496).")
+@click.option("--seed", type=int, default=None, help="Seed of the attack set and of every batch (default 0).")
+@click.option("--batch-size", type=int, default=None, help="Samples per batch (default 32).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available).")
+@click.option("--targeted/--untargeted", default=None, help="Targeted mode: one random other class per sample, from the seed.")
+@click.option("--compat", default=None, help="Attack compatibility mode, e.g. robustbenchhar.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Extra attack option (repeatable), e.g. random_start=false.")
+@click.option("--checkpoint", default=None, type=click.Path(), help="Weights of the single victim (e.g. a custom model).")
+@click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
+@click.option("--selection", type=click.Choice(["correct", "all"]), default="correct", show_default=True, help="Attack only samples the attacked model gets right, or any.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
+@click.option("--resume/--overwrite", default=True, show_default=True, help="Resume the run in --output, or discard it and start afresh.")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run_command(
+    attack: str, victims: tuple[str, ...], surrogate: str | None, dataset: str, root: str | None,
+    defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
+    n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
+    compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
+    selection: str, output: str, resume: bool, as_json: bool, quiet: bool,
+) -> None:
+    """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
+
+    \b
+    Example:
+      skelrobust run --attack pgd --victim ctrgcn --surrogate stgcn --dataset synthetic \\
+          --n-samples 64 --steps 50 --output runs/pgd-stgcn
+    """
+    from ..results import format_table
+    from ..runner import RunConfig, run_benchmark
+
+    victim_names = split_names(victims)
+    checkpoints: dict[str, str] = {}
+    for text in victim_checkpoints:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--victim-checkpoint expects NAME=PATH, got {text!r}")
+        checkpoints[name] = path
+    if checkpoint is not None:
+        if len(victim_names) != 1:
+            raise ConfigError("--checkpoint is for a single victim; with several use --victim-checkpoint NAME=PATH")
+        checkpoints.setdefault(victim_names[0], checkpoint)
+    per_defense: dict[str, dict[str, Any]] = {}
+    for text in defense_options:
+        key, value = parse_assignment(text, "--defense-option")
+        name, dot, option = key.partition(".")
+        if not dot or not option:
+            raise ConfigError(f"--defense-option expects NAME.KEY=VALUE, got {text!r}")
+        per_defense.setdefault(name, {})[option] = value
+    cfg = RunConfig(
+        attack=attack, victims=victim_names, dataset=dataset, surrogate=surrogate, root=root,
+        defenses=split_names(defenses), defense_options=per_defense,
+        attack_options=dict(parse_assignment(text, "--option") for text in options),
+        eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
+        targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection,
+    )
+    results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet)
+    if as_json:
+        echo_json(results)
+    else:
+        click.echo(format_table(results))
+        click.echo(f"results: {output}")

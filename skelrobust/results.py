@@ -1,0 +1,167 @@
+"""Per-sample records and the summaries computed from them, and the readable table.
+
+The per-sample records are the unit of truth: every rate in ``results.json`` is computed from the same
+prediction arrays that ``samples.jsonl`` lists, never stored alone.
+
+Success of a sample on a model (the runner judges it, never the attack):
+
+- untargeted: the adversarial prediction differs from the true label;
+- targeted: the adversarial prediction equals the target class.
+
+Per victim x defense cell, over the attack set:
+
+- ``clean_accuracy``: accuracy on the clean attack-set samples;
+- ``robust_accuracy``: accuracy on their adversarial versions;
+- ``transfer_success_rate``: fraction of successes over all attacked samples; untargeted this is
+  ``1 - robust_accuracy`` (the prior benchmark's definition: the victim's clean errors count);
+- ``conditional_transfer_success_rate``: the same over only the samples the victim classifies correctly
+  when clean (None when there are none).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def successes(adversarial_predictions: np.ndarray, labels: np.ndarray, targets: np.ndarray | None) -> np.ndarray:
+    """Boolean ``(K,)``: the attack succeeded on each sample (see the module docstring)."""
+    if targets is not None:
+        return adversarial_predictions == targets
+    return adversarial_predictions != labels
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
+
+
+def cell_summary(
+    victim: str,
+    defense: str,
+    clean_predictions: np.ndarray,
+    adversarial_predictions: np.ndarray,
+    labels: np.ndarray,
+    targets: np.ndarray | None,
+) -> dict[str, Any]:
+    """The summary of one victim x defense cell (rates in ``[0, 1]``)."""
+    clean_correct = clean_predictions == labels
+    success = successes(adversarial_predictions, labels, targets)
+    return {
+        "victim": victim,
+        "defense": defense,
+        "n": int(labels.shape[0]),
+        "clean_accuracy": _mean(clean_correct),
+        "robust_accuracy": _mean(adversarial_predictions == labels),
+        "transfer_success_rate": _mean(success),
+        "conditional_transfer_success_rate": _mean(success[clean_correct]),
+        "n_clean_correct": int(clean_correct.sum()),
+    }
+
+
+def _number(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def sample_records(
+    *,
+    indices: np.ndarray,
+    sample_ids: Sequence[str],
+    labels: np.ndarray,
+    targets: np.ndarray | None,
+    attacked_model: str | None,
+    attacked_predictions: tuple[np.ndarray, np.ndarray] | None,
+    cells: Sequence[dict[str, Any]],
+    iterations: np.ndarray,
+    gradient_evaluations: np.ndarray,
+    queries: np.ndarray,
+    final_loss: np.ndarray,
+    imperceptibility: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
+    """One JSON-able record per attacked sample.
+
+    Args:
+        cells: Per victim x defense: ``{"victim", "defense", "clean_predictions", "adversarial_predictions"}``.
+        attacked_predictions: Clean and adversarial predictions of the attacked model, if there is one.
+        Remaining arrays are ``(K,)`` and aligned with ``indices``.
+    """
+    cell_success = [successes(c["adversarial_predictions"], labels, targets) for c in cells]
+    attacked_success = (
+        successes(attacked_predictions[1], labels, targets) if attacked_predictions is not None else None
+    )
+    records = []
+    for k in range(len(indices)):
+        record: dict[str, Any] = {
+            "position": k,
+            "index": int(indices[k]),
+            "sample_id": sample_ids[k],
+            "label": int(labels[k]),
+        }
+        if targets is not None:
+            record["target"] = int(targets[k])
+        if attacked_predictions is not None and attacked_success is not None:
+            record["attacked_model"] = {
+                "name": attacked_model,
+                "clean_prediction": int(attacked_predictions[0][k]),
+                "adversarial_prediction": int(attacked_predictions[1][k]),
+                "success": bool(attacked_success[k]),
+            }
+        record["victims"] = [
+            {
+                "victim": c["victim"],
+                "defense": c["defense"],
+                "clean_prediction": int(c["clean_predictions"][k]),
+                "adversarial_prediction": int(c["adversarial_predictions"][k]),
+                "success": bool(s[k]),
+            }
+            for c, s in zip(cells, cell_success)
+        ]
+        record["iterations"] = int(iterations[k])
+        record["gradient_evaluations"] = int(gradient_evaluations[k])
+        record["queries"] = int(queries[k])
+        record["final_loss"] = _number(float(final_loss[k]))
+        record["imperceptibility"] = {name: _number(float(v[k])) for name, v in imperceptibility.items()}
+        records.append(record)
+    return records
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with non-finite floats replaced by None and numpy scalars by Python numbers (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A readable summary: one header line and a victim x defense table (rates in percent)."""
+    budget = f"{results['norm']} eps {results['eps']:g} {results['eps_unit']}"
+    head = (
+        f"{results['attack']} ({results['threat_model']}) on {results.get('attacked_model') or 'no model'}, "
+        f"{results['dataset']}, {results['n_samples']} samples, {budget}, {results['steps']} steps"
+    )
+    wb = results.get("white_box_success_rate")
+    head += f"\nwhite-box success rate: {_pct(wb)}" if wb is not None else ""
+    columns = ("victim", "defense", "clean acc", "robust acc", "transfer SR", "cond. SR")
+    rows = [
+        (
+            str(c["victim"]), str(c["defense"]), _pct(c["clean_accuracy"]), _pct(c["robust_accuracy"]),
+            _pct(c["transfer_success_rate"]), _pct(c["conditional_transfer_success_rate"]),
+        )
+        for c in results["victims"]
+    ]
+    widths = [max(len(columns[i]), *(len(r[i]) for r in rows)) for i in range(len(columns))]
+    lines = [head, "  ".join(col.ljust(w) if i < 2 else col.rjust(w) for i, (col, w) in enumerate(zip(columns, widths)))]
+    for row in rows:
+        lines.append("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+    return "\n".join(lines)
