@@ -143,10 +143,21 @@ class Constraint(ABC):
     A constraint may project the perturbation (hard constraint), add a penalty to the attack objective
     (soft constraint), or both. Projections run before the budget projection, which always runs last, so
     the budget is a hard guarantee.
+
+    Attributes:
+        rounds: How many times the attack context alternates (constraint projections, budget projection);
+            the largest value among the constraints in use applies (default 1).
     """
 
-    def project(self, delta: torch.Tensor, x: torch.Tensor, layout: SkeletonLayout) -> torch.Tensor:
-        """The perturbation ``delta`` moved onto the constraint set for clean ``x`` (default: unchanged)."""
+    rounds: int = 1
+
+    def project(
+        self, delta: torch.Tensor, x: torch.Tensor, layout: SkeletonLayout, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The perturbation ``delta`` moved onto the constraint set for clean ``x`` (default: unchanged).
+
+        ``mask`` is the boolean ``(N, 1, T, V, M)`` of entries that may move (None: every present entry).
+        """
         return delta
 
     def penalty(self, x_adv: torch.Tensor, x: torch.Tensor, layout: SkeletonLayout) -> torch.Tensor:
@@ -255,11 +266,17 @@ class AttackContext:
 
     # --- helpers every iterative attack needs ------------------------------------------------------
     def project(self, x_adv: torch.Tensor) -> torch.Tensor:
-        """``x_adv`` mapped onto the feasible set: masks, constraint projections, then the budget."""
+        """``x_adv`` mapped onto the feasible set: masks, constraint projections, then the budget (last).
+
+        With constraints whose ``rounds`` exceeds 1, (constraint projections, budget projection) alternate
+        that many times; the budget projection always ends the sequence.
+        """
         delta = (x_adv - self.x) * self.mask
-        for constraint in self.constraints:
-            delta = constraint.project(delta, self.x, self.layout) * self.mask
-        delta = self.budget.project(delta) * self.mask
+        rounds = max((int(c.rounds) for c in self.constraints), default=1)
+        for _ in range(rounds):
+            for constraint in self.constraints:
+                delta = constraint.project(delta, self.x, self.layout, mask=self.mask) * self.mask
+            delta = self.budget.project(delta) * self.mask
         return self.x + delta
 
     def random_start(self) -> torch.Tensor:
