@@ -92,7 +92,7 @@ def valid_windows(present: torch.Tensor, k: int) -> torch.Tensor:
     return out
 
 
-def _bone_vectors(x: torch.Tensor, layout: SkeletonLayout) -> torch.Tensor:
+def bone_vectors(x: torch.Tensor, layout: SkeletonLayout) -> torch.Tensor:
     """``(N, C, T, E, M)`` bone vectors ``x_child - x_parent`` for the layout's bones."""
     child = torch.tensor([c for c, _ in layout.bones], dtype=torch.long, device=x.device)
     parent = torch.tensor([p for _, p in layout.bones], dtype=torch.long, device=x.device)
@@ -168,7 +168,7 @@ def smart_perceptual_loss(
     l_pos = (pos * valid).flatten(1).sum(dim=1)
 
     def lengths(z: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt((_bone_vectors(z, layout) ** 2).sum(dim=1) + _SQRT_EPS)  # (N, T, E, M)
+        return torch.sqrt((bone_vectors(z, layout) ** 2).sum(dim=1) + _SQRT_EPS)  # (N, T, E, M)
 
     bone = ((lengths(x_adv) - lengths(x)) ** 2).sum(dim=2)  # (N, T, M)
     l_bone = (bone * valid).flatten(1).sum(dim=1)
@@ -217,8 +217,8 @@ def imperceptibility(x: torch.Tensor, x_adv: torch.Tensor, layout: SkeletonLayou
     disp = delta.norm(dim=1)  # (N, T, V, M)
     out["mean_joint_displacement"] = _masked_mean(disp, frame_w)
 
-    bones_clean = _bone_vectors(x, layout)
-    bones_adv = _bone_vectors(x_adv, layout)
+    bones_clean = bone_vectors(x, layout)
+    bones_adv = bone_vectors(x_adv, layout)
     len_clean = bones_clean.norm(dim=1)  # (N, T, E, M)
     len_adv = bones_adv.norm(dim=1)
     abs_err = (len_adv - len_clean).abs()
