@@ -36,6 +36,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .data.base import valid_lengths
 from .errors import ConfigError
 from .io import atomic_path
 from .paths import cache_dir
@@ -240,13 +241,6 @@ def motion_gradient(grad: torch.Tensor, a1: torch.Tensor, a2: torch.Tensor) -> t
     return a1 * shifted1 + a2 * shifted2
 
 
-def _valid_lengths(x: np.ndarray) -> np.ndarray:
-    nonzero = np.abs(x).max(axis=(1, 3, 4)) > 0  # (N, T)
-    t = x.shape[2]
-    last = t - np.argmax(nonzero[:, ::-1], axis=1)
-    return np.where(nonzero.any(axis=1), last, 1).astype(np.int64)
-
-
 class TVARCache:
     """Per-sample motion taps, computed once and cached on disk.
 
@@ -257,11 +251,18 @@ class TVARCache:
     Args:
         num_bandwidths: Bandwidth grid size of the leave-one-out search.
         root: Cache folder (default ``cache_dir("tasar", "tvar")``).
+        persist: Read and write the disk cache; when False every call fits in memory.
     """
 
-    def __init__(self, num_bandwidths: int = 25, root: str | Path | None = None) -> None:
+    def __init__(self, num_bandwidths: int = 25, root: str | Path | None = None, persist: bool = True) -> None:
         self.num_bandwidths = int(num_bandwidths)
-        self.root = Path(root) if root is not None else cache_dir("tasar", "tvar")
+        self.persist = bool(persist)
+        self._root = Path(root) if root is not None else None
+
+    @property
+    def root(self) -> Path:
+        """The cache folder (created on first use)."""
+        return self._root if self._root is not None else cache_dir("tasar", "tvar")
 
     def key(self, sample: np.ndarray, sample_id: str | None) -> str:
         digest = hashlib.sha256()
@@ -280,8 +281,8 @@ class TVARCache:
         a2 = np.zeros_like(a1)
         missing = []
         for i, key in enumerate(keys):
-            path = self.root / f"{key}.npz"
-            if path.exists():
+            path = self.root / f"{key}.npz" if self.persist else None
+            if path is not None and path.exists():
                 try:
                     with np.load(path) as stored:
                         a1[i], a2[i] = stored["a1"], stored["a2"]
@@ -291,9 +292,11 @@ class TVARCache:
             missing.append(i)
         if missing:
             sub = data[missing]
-            f1, f2 = sample_taps(sub, _valid_lengths(sub), num_bandwidths=self.num_bandwidths)
+            f1, f2 = sample_taps(sub, valid_lengths(sub), num_bandwidths=self.num_bandwidths)
             for j, i in enumerate(missing):
                 a1[i], a2[i] = f1[j], f2[j]
+                if not self.persist:
+                    continue
                 with atomic_path(self.root / f"{keys[i]}.npz") as tmp:
                     with open(tmp, "wb") as fh:
                         np.savez(fh, a1=f1[j], a2=f2[j])
