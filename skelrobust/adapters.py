@@ -1,0 +1,137 @@
+"""Differentiable input preprocessing shared by victim adapters.
+
+Each op maps a canonical ``(N, C, T, V, M)`` tensor to what an official test-time pipeline would feed its
+network, with gradients flowing back to every canonical coordinate. Per-sample quantities that decide
+*where* to read (valid length, presence of a person in a frame) are derived from the tensor itself and are
+piecewise constant, so they carry no gradient; the values read are differentiable. No op loops over samples.
+
+Conventions: a frame is *valid* up to the last frame with any non-zero coordinate (padding is exactly zero);
+a person is *present* in a frame when any of its coordinates is non-zero.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def valid_lengths(x: torch.Tensor) -> torch.Tensor:
+    """Per-sample valid length ``(N,)`` int64: one past the last frame with any non-zero coordinate (0 if none)."""
+    n, _, t = x.shape[:3]
+    frame_used = (x != 0).flatten(3).any(dim=3).any(dim=1)  # (N, T)
+    idx = torch.arange(1, t + 1, device=x.device).expand(n, t)
+    return torch.where(frame_used, idx, torch.zeros_like(idx)).amax(dim=1)
+
+
+def person_present(x: torch.Tensor) -> torch.Tensor:
+    """``(N, T, M)`` bool: person ``m`` has a non-zero coordinate in frame ``t``."""
+    return (x != 0).any(dim=3).any(dim=1)
+
+
+def pad_or_crop_time(x: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad at the end or keep the first ``length`` frames (ST-GCN's fixed 300-frame input)."""
+    t = x.shape[2]
+    if t >= length:
+        return x[:, :, :length]
+    return nn.functional.pad(x, (0, 0, 0, 0, 0, length - t))
+
+
+def center_on_first_frame(x: torch.Tensor, joint: int, person: int = 0) -> torch.Tensor:
+    """Subtract the position of ``joint`` of ``person`` in its first present frame, where persons are present.
+
+    This is CTR-GCN's ``seq_translation`` (data/ntu/seq_transformation.py): the origin is SpineMid of actor 1
+    in actor 1's first non-zero frame, subtracted from every frame of every actor, then frames where an actor
+    is missing are re-zeroed. Absent persons and padded frames therefore stay exactly zero. A sample whose
+    ``person`` is absent throughout is left unchanged.
+    """
+    present = person_present(x)  # (N, T, M)
+    first = present[:, :, person].to(torch.int8).argmax(dim=1)  # first present frame (0 when never present)
+    index = first.view(-1, 1, 1).expand(-1, x.shape[1], 1)
+    origin = x[:, :, :, joint, person].gather(2, index)  # (N, C, 1)
+    mask = present.unsqueeze(1).unsqueeze(3).to(x.dtype)  # (N, 1, T, 1, M)
+    return x - origin[:, :, :, None, None] * mask
+
+
+def crop_resize(
+    x: torch.Tensor,
+    window: int,
+    p: float = 0.95,
+    lengths: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Central crop of each sample's valid frames and linear temporal resize to ``window`` frames.
+
+    Reproduces CTR-GCN's test-time ``valid_crop_resize`` (feeders/tools.py) per sample: with ``L`` valid
+    frames, ``bias = int((1 - p) * L / 2)``, keep frames ``[bias, L - bias)`` and resize them to ``window``
+    with ``F.interpolate(mode='bilinear', align_corners=False)`` along time, i.e. source position
+    ``(i + 0.5) * L' / window - 0.5`` clamped at 0, linear between its two neighbouring frames. Implemented as
+    a gather with per-sample indices, so it is differentiable w.r.t. ``x``.
+
+    Args:
+        x: ``(N, C, T, V, M)``.
+        window: Output frames.
+        p: Kept fraction of the valid frames (0.95 at test time in CTR-GCN).
+        lengths: Per-sample valid lengths ``(N,)``; derived with :func:`valid_lengths` when omitted.
+
+    Returns:
+        ``(N, C, window, V, M)``. A sample with no valid frame comes out all zero.
+    """
+    n, c, _, v, m = x.shape
+    if lengths is None:
+        lengths = valid_lengths(x)
+    lengths = lengths.to(x.device)
+    bias = ((1 - p) * lengths.double() / 2).floor().long()  # int() truncation of a non-negative value
+    cropped = (lengths - 2 * bias).clamp(min=1)
+    scale = cropped.to(torch.float32) / window  # float32 like ATen's CPU/GPU kernels
+    dst = torch.arange(window, device=x.device, dtype=torch.float32)
+    src = (scale[:, None] * (dst[None, :] + 0.5) - 0.5).clamp(min=0)  # (N, window)
+    i0 = src.floor().long()
+    lam = (src - i0.to(torch.float32)).to(x.dtype)
+    i1 = torch.minimum(i0 + 1, (cropped - 1)[:, None])
+    i0 = i0 + bias[:, None]
+    i1 = i1 + bias[:, None]
+
+    def take(idx: torch.Tensor) -> torch.Tensor:
+        return x.gather(2, idx.view(n, 1, window, 1, 1).expand(n, c, window, v, m))
+
+    out = take(i0) * (1 - lam).view(n, 1, window, 1, 1) + take(i1) * lam.view(n, 1, window, 1, 1)
+    return out * (lengths > 0).to(x.dtype).view(n, 1, 1, 1, 1)
+
+
+class PadCrop(nn.Module):
+    """Zero-pad or crop the time axis to a fixed length (no parameters)."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self.length = int(length)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pad_or_crop_time(x, self.length)
+
+    def extra_repr(self) -> str:
+        return f"length={self.length}"
+
+
+class CenterCropResize(nn.Module):
+    """First-frame centring on a joint, then central valid-frame crop and linear resize (CTR-GCN test pipeline).
+
+    Args:
+        center_joint: Joint whose first-frame position of ``person`` becomes the origin (NTU: 1, SpineMid).
+        window: Output frames (CTR-GCN: 64).
+        p: Kept fraction of the valid frames (test: 0.95).
+        person: Person whose joint defines the origin (actor 1 = 0).
+    """
+
+    def __init__(self, center_joint: int, window: int = 64, p: float = 0.95, person: int = 0) -> None:
+        super().__init__()
+        self.center_joint = int(center_joint)
+        self.window = int(window)
+        self.p = float(p)
+        self.person = int(person)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lengths = valid_lengths(x)
+        centred = center_on_first_frame(x, self.center_joint, self.person)
+        return crop_resize(centred, self.window, self.p, lengths)
+
+    def extra_repr(self) -> str:
+        return f"center_joint={self.center_joint}, window={self.window}, p={self.p}, person={self.person}"
