@@ -1,0 +1,54 @@
+"""``skelrobust show``: one clean clip and its adversarial version, side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError
+from .main import main
+
+
+@main.command("show")
+@click.argument("run_dir", type=click.Path())
+@click.option("--index", "position", type=int, default=None, help="Row of the adversarial set (0-based, the order of samples.jsonl).")
+@click.option("--sample-id", default=None, help="Pick the sample by its dataset id instead.")
+@click.option("--out", required=True, type=click.Path(), help="Output .gif (animation) or .png (frame grid).")
+@click.option("--fps", type=int, default=15, show_default=True, help="GIF frame rate.")
+def show_command(run_dir: str, position: int | None, sample_id: str | None, out: str, fps: int) -> None:
+    """Render the clean and adversarial skeletons of one attacked sample of RUN_DIR side by side.
+
+    \b
+    Example:
+      skelrobust show runs/pgd-stgcn --index 0 --out clip.gif
+    """
+    from ..runner import SAMPLES_FILE, load_run
+    from ..viz import render_sequences
+
+    results, arrays = load_run(run_dir)
+    ids = [str(s) for s in arrays["sample_ids"]]
+    n = len(ids)
+    if (position is None) == (sample_id is None):
+        raise ConfigError("pass exactly one of --index I or --sample-id ID")
+    if sample_id is not None and sample_id not in ids:
+        raise ConfigError(f"sample {sample_id!r} is not in the adversarial set of {run_dir} ({n} samples)")
+    position = ids.index(sample_id) if sample_id is not None else int(position or 0)
+    if not 0 <= position < n:
+        raise ConfigError(f"--index {position} is out of range: {run_dir} holds {n} adversarial samples (0..{n - 1})")
+    names = [str(c) for c in arrays["class_names"]]
+    label = int(arrays["labels"][position])
+    record = json.loads((Path(run_dir) / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()[position])
+    attacked = record.get("attacked_model")
+    adv_title = "adversarial"
+    if attacked is not None:
+        adv_title += f": {attacked['name']} says {names[attacked['adversarial_prediction']]}"
+    path = render_sequences(
+        [arrays["clean"][position], arrays["adversarial"][position]],
+        str(arrays["layout"]),
+        out,
+        titles=[f"clean {ids[position]}: {names[label]}", adv_title],
+        fps=fps,
+    )
+    click.echo(f"wrote {path}")
