@@ -1,0 +1,98 @@
+"""Momentum iterative FGSM (Dong et al. 2018)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
+from skelrobust.errors import ConfigError
+from skelrobust.steps import (
+    ROBUSTBENCHHAR_STEP,
+    budget_step,
+    gradient_ascent,
+    l1_normalise,
+    relative_step,
+    robustbenchhar_step,
+)
+
+#: RobustBenchHAR's momentum decay (``MI-FGSM`` attacker), applied to raw gradients.
+ROBUSTBENCHHAR_MOMENTUM = 0.1
+
+
+@register_attack("mifgsm", paper="Dong et al., CVPR 2018", url="https://arxiv.org/abs/1710.06081")
+class MIFGSM(Attack):
+    """MI-FGSM: I-FGSM with an accumulated, L1-normalised gradient (momentum).
+
+    "Boosting Adversarial Attacks with Momentum", Dong, Liao, Pang, Su, Zhu, Hu and Li, CVPR 2018.
+    https://arxiv.org/abs/1710.06081
+
+    ``g_0 = 0``; ``g_{t+1} = mu * g_t + grad / ||grad||_1`` (per sample); ``x_{t+1} = Clip_eps(x_t + alpha *
+    sign(g_{t+1}))`` for ``linf`` (``alpha * g_{t+1} / ||g_{t+1}||_2`` for ``l2``), ``alpha = eps / steps``,
+    starting from the clean input. Returns the last iterate.
+
+    Threat model: white-box (the victim, or a surrogate for transfer, its usual use); ``linf`` or ``l2``
+    budget in data units.
+
+    Args:
+        eps: Budget (default 0.01, benchmark.yaml).
+        norm: ``linf`` (default) or ``l2``.
+        steps: Iterations (default 200, benchmark.yaml).
+        decay: Momentum ``mu`` (default 1.0, the paper's).
+        step_size: ``alpha`` in data units; default ``eps / steps``.
+        compat: ``"robustbenchhar"``: the prior benchmark's ``MI-FGSM`` attacker: ``G <- 0.1 G + g`` on raw
+            gradients (``decay`` overrides 0.1 only if given explicitly), ``x += 0.01 * G / mean|G|`` (no
+            sign), batch-level early stop, and, as in that code, the momentum carried over from the previous
+            call of the same attack object when the batch shape matches (:meth:`reset_momentum` clears it).
+        **kwargs: Common :class:`~skelrobust.attack.Attack` options.
+
+    Shape:
+        ``x``: ``(N, C, T, V, M)`` in data units; output: the same shape and dtype.
+
+    Example:
+        >>> out = create_attack("mifgsm", eps=0.01, steps=100)(x, y, layout=surrogate.layout, model=surrogate)
+    """
+
+    threat = ThreatModel.WHITE_BOX
+    supports_targeted = True
+    compat_modes = ("robustbenchhar",)
+
+    def __init__(self, *, decay: float | None = None, step_size: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if decay is not None and not decay >= 0:
+            raise ConfigError(f"mifgsm: decay must be >= 0, got {decay!r}")
+        if step_size is not None and not step_size > 0:
+            raise ConfigError(f"mifgsm: step_size must be > 0, got {step_size!r}")
+        default = ROBUSTBENCHHAR_MOMENTUM if self.compat == "robustbenchhar" else 1.0
+        self.decay = float(decay) if decay is not None else default
+        self.step_size = step_size
+        self._carried: torch.Tensor | None = None
+
+    def reset_momentum(self) -> None:
+        """Forget the momentum carried between calls (``compat="robustbenchhar"`` only)."""
+        self._carried = None
+
+    def run(self, ctx: AttackContext) -> torch.Tensor:
+        if self.compat == "robustbenchhar":
+            carried = self._carried
+            momentum = carried if carried is not None and carried.shape == ctx.x.shape else torch.zeros_like(ctx.x)
+            size = self.step_size if self.step_size is not None else ROBUSTBENCHHAR_STEP
+
+            def compat_update(grad: torch.Tensor) -> torch.Tensor:
+                nonlocal momentum
+                momentum = self.decay * momentum.to(grad.device) + grad
+                self._carried = momentum
+                return robustbenchhar_step(momentum, size)
+
+            return gradient_ascent(ctx, ctx.x, self.steps, compat_update, stop_when_all_fooled=True)
+
+        rel = relative_step(ctx.budget, ctx.x, self.step_size, 1.0 / self.steps)
+        velocity = torch.zeros_like(ctx.x)
+
+        def update(grad: torch.Tensor) -> torch.Tensor:
+            nonlocal velocity
+            velocity = self.decay * velocity + l1_normalise(grad * ctx.mask)
+            return budget_step(velocity, ctx.budget, rel, ctx.mask)
+
+        return gradient_ascent(ctx, ctx.x, self.steps, update)
