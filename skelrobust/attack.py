@@ -100,6 +100,8 @@ class Budget:
         return self.project(g * r.view(-1, 1, 1, 1, 1) * (eps.max() if eps.ndim else eps))
 
     def to_dict(self) -> dict[str, Any]:
+        if isinstance(self.eps, (int, float)):  # keep the user's number (a float32 round trip would record 0.0199...)
+            return {"eps": float(self.eps), "norm": self.norm, "unit": self.unit}
         eps = torch.as_tensor(self.eps)
         return {"eps": float(eps) if eps.ndim == 0 else eps.tolist(), "norm": self.norm, "unit": self.unit}
 
