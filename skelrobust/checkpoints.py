@@ -71,3 +71,16 @@ def load_into(
         raise CheckpointError(f"checkpoint {path} does not fit {type(network).__name__}: " + "; ".join(parts))
     network.load_state_dict(state, strict=True)
     return sha256_file(path)
+
+
+def add_missing_bn_counters(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add ``num_batches_tracked`` (0) to every BatchNorm of a state dict saved before PyTorch 0.4.1 had them.
+
+    Early official releases (ST-GCN, 2018) may lack the counters; they only matter when training with
+    ``momentum=None``, never in evaluation. Used by victims' ``convert_state_dict``.
+    """
+    out = dict(state)
+    for key in state:
+        if key.endswith(".running_mean"):
+            out.setdefault(key[: -len("running_mean")] + "num_batches_tracked", torch.tensor(0, dtype=torch.long))
+    return out
