@@ -51,13 +51,17 @@ ALLOWED_GLOBALS = frozenset(
 )
 
 
+class RefusedGlobalError(pickle.UnpicklingError):
+    """The pickle names a global outside :data:`ALLOWED_GLOBALS`."""
+
+
 class SafeUnpickler(pickle.Unpickler):
     """An unpickler that rebuilds only builtin containers and numpy arrays; any other global is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        raise RefusedGlobalError(f"refusing to load global {module}.{name}")
 
 
 def safe_load_pickle(path: Path) -> Any:
@@ -68,9 +72,9 @@ def safe_load_pickle(path: Path) -> Any:
         raise DataError(f"{path}: cannot read ({exc})") from exc
     try:
         return SafeUnpickler(io.BytesIO(raw)).load()
-    except pickle.UnpicklingError as exc:
+    except RefusedGlobalError as exc:
         raise DataError(f"{path}: not a plain pyskl annotation pickle ({exc}); only containers and numpy arrays are allowed") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, ImportError) as exc:
         raise DataError(f"{path}: damaged or truncated pickle ({type(exc).__name__}: {exc})") from None
 
 
