@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from skelrobust.adapters import CenterCropResize
+from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import ConfigError
 from skelrobust.graph import ctrgcn_adjacency, inward_edges
 from skelrobust.layouts import get_layout
@@ -315,6 +316,12 @@ def build(
     )
 
 
+def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official and RobustBenchHAR CTR-GCN checkpoints use the official names; only BatchNorm counters that
+    predate PyTorch 0.4.1 are filled in (:func:`skelrobust.checkpoints.add_missing_bn_counters`)."""
+    return add_missing_bn_counters(state)
+
+
 FAMILY = register_victim(
     VictimFamily(
         name="ctrgcn",
@@ -322,6 +329,7 @@ FAMILY = register_victim(
         presets=("full", "lite"),
         layouts=("ntu25", "kinect20", "msr20", "utd20", "hdm05"),
         description="CTR-GCN (ICCV'21), official Uason-Chen/CTR-GCN names; RobustBenchHAR checkpoints",
+        convert_state_dict=convert_state_dict,
         paper=PAPER,
     )
 )

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelrobust.adapters import PadCrop
+from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import CheckpointError, ConfigError
 from skelrobust.graph import inward_edges, stgcn_adjacency, stgcn_center
 from skelrobust.layouts import get_layout
@@ -231,10 +232,22 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
     Official, mmskeleton ``ST_GCN_18`` and RobustBenchHAR keys pass through unchanged. pyskl keys
     (``backbone.*``, ``cls_head.fc_cls.*``) are renamed: ``backbone.gcn.i.gcn.PA`` -> ``edge_importance.i``,
-    the per-block ``A`` (identical in every block) -> ``A``, ``fc_cls`` (K, C) -> ``fcn`` (K, C, 1, 1).
+    the per-block ``A`` buffers (identical in every block) -> ``A``, ``fc_cls`` (K, C) -> ``fcn`` (K, C, 1, 1).
+    Tolerated omissions of early releases are filled in: BatchNorm ``num_batches_tracked`` counters, and the
+    ``A`` buffer of a 25-joint model (the official NTU ``ntu-rgb+d``/spatial graph, the only 25-joint
+    graph of an official release).
     """
-    if not any(k.startswith(("backbone.", "cls_head.")) for k in state):
-        return dict(state)
+    if any(k.startswith(("backbone.", "cls_head.")) for k in state):
+        state = _from_pyskl(state)
+    out = add_missing_bn_counters(state)
+    bn = out.get("data_bn.weight")
+    if "A" not in out and bn is not None and bn.numel() == 75:
+        a = stgcn_adjacency(25, inward_edges("ntu25"), stgcn_center("ntu25"))
+        out["A"] = torch.from_numpy(a).to(torch.float32)
+    return out
+
+
+def _from_pyskl(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if key.startswith("cls_head.fc_cls."):
@@ -251,7 +264,9 @@ def convert_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         if rest == "gcn.PA":
             out[f"edge_importance.{block}"] = value
         elif rest == "gcn.A":
-            out.setdefault("A", value)
+            if "A" in out and not torch.equal(out["A"], value):
+                raise CheckpointError(f"stgcn: pyskl block graphs differ ({key}); one shared A buffer cannot hold them")
+            out["A"] = value
         else:
             for src, dst in _PYSKL_BLOCK.items():
                 if rest.startswith(src):

@@ -1,0 +1,108 @@
+"""Differentiable preprocessing ops: valid lengths, first-frame centring, crop + linear resize, padding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skelrobust.adapters import (
+    CenterCropResize,
+    PadCrop,
+    center_on_first_frame,
+    crop_resize,
+    pad_or_crop_time,
+    person_present,
+    valid_lengths,
+)
+
+
+def test_valid_lengths_use_the_last_nonzero_frame() -> None:
+    x = torch.zeros(4, 3, 10, 5, 2)
+    x[0, :, :7] = 1.0
+    x[1, 2, 3, 4, 1] = 0.5  # one coordinate of person 1 in frame 3
+    x[2, :, :2] = 1.0
+    x[2, :, 6] = 1.0  # an interior gap does not end the sequence
+    assert valid_lengths(x).tolist() == [7, 4, 7, 0]
+
+
+def test_centring_values_and_absent_persons_stay_zero() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 6, 25, 2, generator=g)
+    x[0, :, :, :, 1] = 0  # person 1 absent throughout
+    x[1, :, :2, :, 0] = 0  # actor 1 appears at frame 2
+    x[1, :, 4, :, 1] = 0  # actor 2 missing in frame 4
+    x[:, :, 5] = 0  # padded frame
+    y = center_on_first_frame(x, joint=1)
+    torch.testing.assert_close(y[0, :, :5, :, 0], x[0, :, :5, :, 0] - x[0, :, 0, 1, 0][:, None, None])
+    origin = x[1, :, 2, 1, 0]
+    torch.testing.assert_close(y[1, :, 2:5, :, 0], x[1, :, 2:5, :, 0] - origin[:, None, None])
+    torch.testing.assert_close(y[1, :, :4, :, 1], x[1, :, :4, :, 1] - origin[:, None, None])
+    assert not y[0, :, :, :, 1].any()
+    assert not y[1, :, :2, :, 0].any() and not y[1, :, 4, :, 1].any() and not y[:, :, 5].any()
+    assert y[1, :, 2, 1, 0].abs().max() == 0  # the origin joint itself is at 0
+
+
+def _official_crop_resize(sample: torch.Tensor, length: int, window: int, p: float) -> torch.Tensor:
+    """The official valid_crop_resize semantics for one (C, T, V, M) sample, written from its definition."""
+    c, _, v, m = sample.shape
+    bias = int((1 - p) * length / 2)
+    seg = sample[:, bias:length - bias]
+    flat = seg.permute(0, 2, 3, 1).reshape(1, 1, c * v * m, seg.shape[1])
+    out = F.interpolate(flat, size=(c * v * m, window), mode="bilinear", align_corners=False)
+    return out.reshape(c, v, m, window).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("window", [64, 20])
+def test_crop_resize_matches_the_official_resize_with_variable_lengths(window: int) -> None:
+    lengths = [100, 64, 40, 7, 1]
+    x = torch.zeros(len(lengths), 3, 120, 4, 2)
+    for i, length in enumerate(lengths):
+        ramp = torch.arange(1, length + 1, dtype=torch.float32)
+        x[i, :, :length] = ramp.view(1, -1, 1, 1) * (1 + torch.rand(3, 1, 4, 2))
+    out = crop_resize(x, window, 0.95)
+    assert out.shape == (len(lengths), 3, window, 4, 2)
+    for i, length in enumerate(lengths):
+        torch.testing.assert_close(out[i], _official_crop_resize(x[i], length, window, 0.95), atol=1e-5, rtol=1e-6)
+
+
+def test_resize_of_a_ramp_is_linear() -> None:
+    x = torch.zeros(1, 1, 60, 1, 1)
+    x[0, 0, :40, 0, 0] = torch.arange(1, 41, dtype=torch.float32)  # valid 40, bias int(0.05*40/2)=1: keep 2..39
+    out = crop_resize(x, 64, 0.95)[0, 0, :, 0, 0]
+    src = ((torch.arange(64) + 0.5) * 38 / 64 - 0.5).clamp(min=0, max=37)  # edges repeat the end frames
+    torch.testing.assert_close(out, 2 + src, atol=1e-5, rtol=0)
+    assert out[0] == 2 and out[-1] == 39
+
+
+def test_gradient_reaches_the_canonical_input() -> None:
+    x = torch.randn(2, 3, 50, 25, 2)
+    x[0, :, 30:] = 0
+    x[1, :, :, :, 1] = 0
+    x.requires_grad_(True)
+    y = CenterCropResize(center_joint=1)(x)
+    weights = torch.randn_like(y)
+    (y * weights).sum().backward()
+    assert x.grad[0, :, :29].abs().sum() > 0 and x.grad[1, :, :, :, 0].abs().sum() > 0
+    assert not x.grad[0, :, 30:].any()
+    # the absent person's output is zero whatever x is there, so it gets no gradient through the centring
+    assert not y[1, :, :, :, 1].any()
+    assert torch.autograd.gradcheck(
+        lambda z: crop_resize(z, 9, 0.9, lengths=torch.tensor([11, 6])),
+        torch.randn(2, 1, 12, 2, 1, dtype=torch.float64, requires_grad=True),
+    )
+
+
+def test_no_parameters_and_padding() -> None:
+    assert not list(CenterCropResize(1).parameters()) and not list(PadCrop(300).parameters())
+    x = torch.randn(1, 3, 5, 2, 1)
+    assert torch.equal(pad_or_crop_time(x, 8)[:, :, :5], x) and not pad_or_crop_time(x, 8)[:, :, 5:].any()
+    assert torch.equal(pad_or_crop_time(x, 3), x[:, :, :3])
+    assert person_present(torch.zeros(1, 3, 4, 2, 2)).shape == (1, 4, 2)
+
+
+def test_empty_sample_stays_zero() -> None:
+    x = torch.zeros(2, 3, 16, 25, 2)
+    x[1] = 1.0
+    y = CenterCropResize(1, window=8)(x)
+    assert not y[0].any() and y.shape == (2, 3, 8, 25, 2)
