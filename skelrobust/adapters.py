@@ -135,3 +135,58 @@ class CenterCropResize(nn.Module):
 
     def extra_repr(self) -> str:
         return f"center_joint={self.center_joint}, window={self.window}, p={self.p}, person={self.person}"
+
+
+def minmax_normalize(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample, per-axis min-max scaling of the valid frames to ``[-1, 1]`` (CTR-GCN's NW-UCLA feeder).
+
+    Minimum and maximum run over the valid frames, all joints and all persons of each sample; frames past the
+    valid length stay zero. An axis with no spread maps to -1 (the official code divides by zero there).
+    """
+    n, c, t = x.shape[:3]
+    if lengths is None:
+        lengths = valid_lengths(x)
+    valid = (torch.arange(t, device=x.device)[None, :] < lengths.to(x.device)[:, None]).view(n, 1, t, 1, 1)
+    inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
+    lo = torch.where(valid, x, inf).amin(dim=(2, 3, 4), keepdim=True)
+    hi = torch.where(valid, x, -inf).amax(dim=(2, 3, 4), keepdim=True)
+    span = (hi - lo).clamp(min=torch.finfo(x.dtype).tiny)
+    scaled = ((x - torch.where(valid.any(dim=2, keepdim=True), lo, torch.zeros_like(lo))) / span) * 2 - 1
+    return torch.where(valid, scaled, torch.zeros_like(scaled))
+
+
+def linspace_sample(x: torch.Tensor, window: int, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Pick ``window`` frames at ``floor(linspace(0, L - 1, window))`` of each sample's ``L`` valid frames.
+
+    CTR-GCN's NW-UCLA test-time sampling (``np.linspace(0, length - 1, T).astype(int)``), as a per-sample gather.
+    A sample with no valid frame comes out all zero.
+    """
+    n, c, _, v, m = x.shape
+    if lengths is None:
+        lengths = valid_lengths(x)
+    lengths = lengths.to(x.device)
+    last = (lengths - 1).clamp(min=0).double()
+    steps = torch.arange(window, device=x.device, dtype=torch.float64)
+    pos = steps[None, :] * (last[:, None] / max(window - 1, 1))  # numpy: arange * step, endpoint set exactly
+    pos[:, -1] = last
+    idx = pos.floor().long()
+    out = x.gather(2, idx.view(n, 1, window, 1, 1).expand(n, c, window, v, m))
+    return out * (lengths > 0).to(x.dtype).view(n, 1, 1, 1, 1)
+
+
+class MinMaxSample(nn.Module):
+    """CTR-GCN's NW-UCLA test pipeline: per-axis min-max scaling to ``[-1, 1]``, then ``window`` linspace frames.
+
+    (The feeder also subtracts joint 1 of frame 0 first, which min-max scaling cancels.)
+    """
+
+    def __init__(self, window: int = 52) -> None:
+        super().__init__()
+        self.window = int(window)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lengths = valid_lengths(x)
+        return linspace_sample(minmax_normalize(x, lengths), self.window, lengths)
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}"

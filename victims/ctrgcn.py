@@ -9,10 +9,12 @@ releases and the prior benchmark's (RobustBenchHAR) ``CTRGCN`` state dicts load 
 key conversion: both are bare state dicts with the official names; RobustBenchHAR's HDM05 models use the
 NTU graph, but ``PA`` is learnt and loaded, so only its initial value differs).
 
-Adapter (the official test-time pipeline, made differentiable): the canonical tensor is centred on the
-first-frame position of the layout's centre joint of actor 1 (NTU: SpineMid, as ``seq_translation`` does when
-the NTU npz is generated; absent persons and padded frames stay zero), the central 95 % of each sample's
-valid frames is kept and linearly resized to 64 frames (``valid_crop_resize`` with ``p_interval=[0.95]``).
+Adapter (the official test-time pipeline, made differentiable), ``pipeline="ntu"``: the canonical tensor is
+centred on the first-frame position of the layout's centre joint of actor 1 (NTU: SpineMid, as
+``seq_translation`` does when the NTU npz is generated; absent persons and padded frames stay zero), the
+central 95 % of each sample's valid frames is kept and linearly resized to 64 frames (``valid_crop_resize``
+with ``p_interval=[0.95]``). ``pipeline="ucla"`` (default for ``kinect20``, CTR-GCN's NW-UCLA feeder): per-axis
+min-max scaling of the valid frames to [-1, 1], then 52 frames at ``floor(linspace(0, L - 1, 52))``.
 
 Presets:
     ``full``: the official NTU-60 configuration (base 64 channels, ten units, strides 2 at l5 and l8,
@@ -29,7 +31,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from skelrobust.adapters import CenterCropResize
+from skelrobust.adapters import CenterCropResize, MinMaxSample
 from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import ConfigError
 from skelrobust.graph import ctrgcn_adjacency, inward_edges
@@ -46,14 +48,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "channels": (64, 64, 64, 64, 128, 128, 128, 256, 256, 256),
         "strides": (1, 1, 1, 1, 2, 1, 1, 2, 1, 1),
         "drop_out": 0.0,
-        "window": 64,
+        "pipeline": None,
+        "window": None,
         "p": 0.95,
     },
     "lite": {
         "channels": (16, 32, 64, 64),
         "strides": (2, 2, 1, 1),
         "drop_out": 0.0,
-        "window": 64,
+        "pipeline": None,
+        "window": None,
         "p": 0.95,
     },
 }
@@ -291,8 +295,9 @@ def build(
         num_classes: Output classes.
         layout: Skeleton layout; its graph follows :mod:`skelrobust.graph`, the adapter centres on its centre joint.
         num_persons: Persons ``M`` (fixed by ``data_bn``; default 2 as on NTU).
-        **config: Overrides of the preset (``channels``, ``strides``, ``drop_out``, ``window``: frames fed to the
-            network, ``p``: kept fraction of the valid frames).
+        **config: Overrides of the preset (``channels``, ``strides``, ``drop_out``; ``pipeline``: ``ntu`` or
+            ``ucla``, by default ``ucla`` for ``kinect20`` and ``ntu`` otherwise; ``window``: frames fed to the
+            network, 64 for ``ntu`` and 52 for ``ucla`` by default; ``p``: kept fraction of the valid frames, ``ntu``).
     """
     if preset not in PRESETS:
         raise ConfigError(f"ctrgcn: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
@@ -308,7 +313,16 @@ def build(
         num_classes, lay.num_joints, num_persons, a, drop_out=cfg["drop_out"],
         channels=tuple(cfg["channels"]), strides=tuple(cfg["strides"]),
     )
-    adapter = CenterCropResize(lay.center, window=cfg["window"], p=cfg["p"])
+    if cfg["pipeline"] is None:
+        cfg["pipeline"] = "ucla" if lay.name == "kinect20" else "ntu"
+    if cfg["pipeline"] == "ntu":
+        cfg["window"] = cfg["window"] or 64
+        adapter: nn.Module = CenterCropResize(lay.center, window=cfg["window"], p=cfg["p"])
+    elif cfg["pipeline"] == "ucla":
+        cfg["window"] = cfg["window"] or 52
+        adapter = MinMaxSample(window=cfg["window"])
+    else:
+        raise ConfigError(f"ctrgcn: pipeline {cfg['pipeline']!r}: expected 'ntu' or 'ucla'")
     record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
     return Victim(
         network, layout=lay, num_classes=num_classes, adapter=adapter, name="ctrgcn", preset=preset,

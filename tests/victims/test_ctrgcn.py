@@ -7,7 +7,7 @@ import pytest
 import torch
 from gcn_reference import FIXTURE, deterministic_fill, reference_input
 
-from skelrobust.adapters import CenterCropResize
+from skelrobust.adapters import CenterCropResize, MinMaxSample
 from skelrobust.checkpoints import load_into
 from skelrobust.errors import ConfigError, LayoutMismatchError
 from skelrobust.graph import ctrgcn_adjacency, inward_edges
@@ -90,6 +90,15 @@ def test_victim_runs_official_pipeline_and_is_differentiable() -> None:
     out.sum().backward()
     assert x.grad[:, :, :10].abs().sum() > 0
     assert not x.grad[1, :, 50:].any()  # padded frames are never read
+
+
+def test_kinect20_uses_the_nw_ucla_pipeline() -> None:
+    victim = build("lite", num_classes=10, layout="kinect20", num_persons=1)
+    assert isinstance(victim.adapter, MinMaxSample) and victim.adapter.window == 52
+    assert victim.config["pipeline"] == "ucla"
+    assert build("lite", layout="kinect20", num_persons=1, pipeline="ntu").adapter.window == 64
+    with pytest.raises(ConfigError, match="pipeline 'kinetics'"):
+        build("lite", pipeline="kinetics")
 
 
 def test_person_count_is_fixed() -> None:

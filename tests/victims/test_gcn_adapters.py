@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from skelrobust.adapters import (
     CenterCropResize,
+    MinMaxSample,
     PadCrop,
     center_on_first_frame,
     crop_resize,
+    linspace_sample,
+    minmax_normalize,
     pad_or_crop_time,
     person_present,
     valid_lengths,
@@ -106,3 +110,31 @@ def test_empty_sample_stays_zero() -> None:
     x[1] = 1.0
     y = CenterCropResize(1, window=8)(x)
     assert not y[0].any() and y.shape == (2, 3, 8, 25, 2)
+
+
+def test_ucla_pipeline_matches_the_official_feeder() -> None:
+    g = torch.Generator().manual_seed(1)
+    lengths = [30, 52, 100, 1]
+    x = torch.zeros(len(lengths), 3, 110, 20, 1)
+    for i, length in enumerate(lengths):
+        x[i, :, :length] = torch.randn(3, length, 20, 1, generator=g) + 2.0
+    out = MinMaxSample(window=52)(x)
+    for i, length in enumerate(lengths[:3]):
+        value = x[i, :, :length, :, 0].permute(1, 2, 0).double().numpy()  # (T, V, C) as the feeder holds it
+        value = value - value[0, 1]
+        flat = value.reshape(-1, 3)
+        flat = (flat - flat.min(axis=0)) / (flat.max(axis=0) - flat.min(axis=0)) * 2 - 1
+        idx = np.linspace(0, length - 1, 52).astype(int)
+        expected = torch.from_numpy(flat.reshape(-1, 20, 3)[idx]).permute(2, 0, 1).float()
+        torch.testing.assert_close(out[i, :, :, :, 0], expected, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(out).all() and out.shape == (4, 3, 52, 20, 1)
+
+
+def test_ucla_ops_ignore_padding_and_pass_gradients() -> None:
+    x = torch.randn(2, 3, 40, 20, 1)
+    x[1, :, 25:] = 0
+    x.requires_grad_(True)
+    y = minmax_normalize(x)
+    assert not y[1, :, 25:].any() and y[1, :, :25].amin() == -1 and y[1, :, :25].amax() == 1
+    linspace_sample(y, 52).sum().backward()
+    assert x.grad[1, :, :25].abs().sum() > 0 and not x.grad[1, :, 25:].any()
