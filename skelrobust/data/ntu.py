@@ -152,12 +152,12 @@ def _parse(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise DataError(f"{where}: frame {f}, body {b} has {num_joints} joints, expected {NUM_JOINTS}")
             if pos + block > len(tokens):
                 raise DataError(f"{where}: file is truncated in frame {f}, body {b} (expected 25 joint rows)")
-            try:
-                rows = np.array(tokens[pos : pos + block], dtype=np.float64).reshape(NUM_JOINTS, 12)
+            rows = tokens[pos : pos + block]
+            try:  # only x, y, z (columns 0-2 of each 12-value row) are used, so only they are converted
+                xyz = np.array(rows[0::12] + rows[1::12] + rows[2::12], dtype=np.float64).reshape(3, NUM_JOINTS).T
             except ValueError as exc:
-                raise DataError(f"{where}: frame {f}, body {b}: non-numeric joint value ({exc})") from None
+                raise DataError(f"{where}: frame {f}, body {b}: non-numeric joint coordinate ({exc})") from None
             pos += block
-            xyz = rows[:, :3]
             if not np.isfinite(xyz).all():
                 raise DataError(f"{where}: frame {f}, body {b} has non-finite joint coordinates")
             entries.append((order.setdefault(body_id, len(order)), f, xyz))

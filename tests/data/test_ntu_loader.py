@@ -44,7 +44,7 @@ def test_read_skeleton_file_lf_matches_crlf(write_skeleton, ntu_pose, tmp_path):
     [
         (lambda t: t[: len(t) // 2], "truncated"),
         (lambda t: t.replace("\n25\n", "\n24\n", 1), "has 24 joints, expected 25"),
-        (lambda t: t.replace("250.1", "abc", 1), "non-numeric"),
+        (lambda t: t.replace("\n25\n", "\n25\nabc ", 1), "non-numeric"),
         (lambda t: t + "1\n", "unexpected tokens"),
         (lambda t: "", "empty file"),
     ],
