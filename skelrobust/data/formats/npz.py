@@ -20,7 +20,8 @@ key             dtype / shape             meaning
 ``name``        str, 0-d, optional        dataset name recorded in ``meta['name']`` (the registry name stays ``npz``)
 =============== ========================= ===================================================================
 
-:func:`save_npz` writes exactly this format (atomically).
+Other keys (an export's ``clean``, ``indices``, ``skelrobust_meta``...) are ignored. :func:`save_npz` writes exactly
+this format (atomically).
 """
 
 from __future__ import annotations
