@@ -8,7 +8,6 @@ Reference values come from the authors' code (KAIST-VICLab/SkateFormer) and the 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -32,10 +31,11 @@ LOGIT_CASES: dict[str, dict] = {
         ours=dict(preset="full", layout="ntu25", center=False),
     ),
     "ntu_lite": dict(
-        kind="ntu", lengths=[45, 100], frames=100, joints=25, persons=2, window=32,
+        kind="ntu", lengths=[45, 100], frames=100, joints=25, persons=2, window=24,
         official=dict(
-            num_people=2, num_points=24, depths=(1, 1, 1), channels=(32, 48, 64), embed_dim=32, num_heads=8,
-            attn_drop=0.1, drop_path=0.1, kernel_size=7, head_drop=0.0, rel=True, mlp_ratio=2.0, **_NTU_WINDOWS,
+            num_people=2, num_points=24, depths=(1, 1), channels=(32, 64), embed_dim=32, num_heads=8,
+            attn_drop=0.0, drop_path=0.1, kernel_size=7, head_drop=0.0, rel=True, mlp_ratio=2.0,
+            type_1_size=(6, 8), type_2_size=(6, 12), type_3_size=(6, 8), type_4_size=(6, 12),
         ),
         ours=dict(preset="lite", layout="ntu25", center=False),
     ),
@@ -243,7 +243,7 @@ def test_centring_matches_official_seq_translation(reference):
 
 
 def test_gradients_reach_the_canonical_input_but_not_unread_frames_or_spine_shoulder():
-    victim = build(preset="lite", num_classes=4, window=64).eval()
+    victim = build(preset="lite", num_classes=4, window=64, **_NTU_WINDOWS).eval()
     x = canonical_input([50, 90], frames=96).requires_grad_(True)
     victim(x).logsumexp(dim=1).sum().backward()
     grad = x.grad
@@ -271,9 +271,9 @@ def test_ucla_adapter_scales_to_unit_range_and_samples_linspace():
     victim = build(preset="lite", num_classes=4, layout="kinect20")
     x = canonical_input([30, 52], frames=60, joints=20, persons=1)
     frames, index_t = victim.adapter(x)
-    assert frames.shape == (2, 3, 32, 20, 1)
+    assert frames.shape == (2, 3, 24, 20, 1)
     assert torch.allclose(frames.amin(dim=(2, 3, 4)), torch.full((2, 3), -1.0), atol=0.1)
-    expected = torch.linspace(0, 29, 32, dtype=torch.float64).floor() * 2 / 30 - 1
+    expected = torch.linspace(0, 29, 24, dtype=torch.float64).floor() * 2 / 30 - 1
     torch.testing.assert_close(index_t[0], expected.float())
 
 
@@ -303,27 +303,17 @@ def test_layout_and_option_errors():
     with pytest.raises(UnsupportedError, match="use preset='full'"):
         build(preset="lite", compat="robustbenchhar")
     with pytest.raises(ConfigError, match="not divisible into type_2 windows"):
-        build(preset="lite", type_2_size=(8, 7))
+        build(preset="lite", type_2_size=(6, 7))
     with pytest.raises(LayoutMismatchError, match="expects M=2 persons"):
-        build(preset="lite", num_classes=3)(torch.zeros(1, 3, 32, 25, 1))
+        build(preset="lite", num_classes=3)(torch.zeros(1, 3, 24, 25, 1))
 
 
 def test_config_is_recorded_and_json_serialisable():
     victim = build(preset="lite", num_classes=14)
     meta = victim.metadata
     json.dumps(meta)
-    assert meta["config"]["window"] == 32 and meta["config"]["channels"] == [32, 48, 64]
-    assert meta["config"]["type_2_size"] == [8, 12] and meta["config"]["num_persons"] == 2
+    assert meta["config"]["window"] == 24 and meta["config"]["channels"] == [32, 64]
+    assert meta["config"]["type_2_size"] == [6, 12] and meta["config"]["num_persons"] == 2
     assert 50_000 < meta["num_parameters"] < 150_000
+    assert build(preset="full", num_classes=14).config["type_2_size"] == [8, 12]
 
-
-def test_lite_forward_backward_is_fast():
-    victim = build(preset="lite", num_classes=14).eval()
-    x = canonical_input([60, 45, 64, 50, 60, 45, 64, 50], frames=64).requires_grad_(True)
-    victim(x).sum().backward()  # warm-up
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        victim(x).sum().backward()
-        best = min(best, time.perf_counter() - start)
-    assert best / 8 < 0.08  # ~13 ms per sample measured single-threaded; generous for a loaded CI machine
