@@ -165,6 +165,9 @@ def test_prepare_ntu120_keeps_the_extra_setups(ntu_raw, tmp_path):
     assert meta["benchmarks"] == {"xset": {"train": 1, "test": 3}}  # setup 18 (even) trains, setup 1 tests
     ds = load_dataset("ntu120", "train", root=tmp_path / "ntu120", benchmark="xset")
     assert ds.num_classes == 120 and ds.sample_ids == ["S018C001P045R001A061"] and ds.labels.tolist() == [60]
+    prepare_ntu("ntu120", ntu_raw / "sub", tmp_path / "one", benchmarks="xset", progress=False)  # setup 1 only
+    with pytest.raises(DataError, match="the xset train split is empty"):
+        load_dataset("ntu120", "train", root=tmp_path / "one", benchmark="xset")
 
 
 def test_unprepared_ntu60_says_how_to_prepare(tmp_path):

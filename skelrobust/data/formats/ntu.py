@@ -51,6 +51,8 @@ def _loader(variant: str):
                 f"{root}: benchmark {benchmark!r} was not prepared (prepared: {', '.join(meta.get('benchmarks', {}))}); "
                 f"run `skelrobust data prepare {variant} --raw-dir DIR --out {root} -o benchmarks={benchmark}`"
             )
+        if not meta["benchmarks"][benchmark].get(split):
+            raise DataError(f"{root}: the {benchmark} {split} split is empty (the raw folder held no such samples)")
         data, labels, lengths, ids = read_split(root / benchmark, split)
         extra = {"benchmark": benchmark, "format": "prepared", "skipped": meta.get("skipped", {}),
                  "truncated": meta.get("truncated", {}), "dropped_frames": meta.get("dropped_frames", 0)}
