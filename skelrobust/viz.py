@@ -35,6 +35,11 @@ def _as_numpy(seq: Any, i: int, num_joints: int) -> np.ndarray:
     return xyz
 
 
+def _short(title: str, width: int = 36) -> str:
+    """``title`` cut to ``width`` characters, so neighbouring panel titles do not overlap."""
+    return title if len(title) <= width else title[: width - 3] + "..."
+
+
 def _valid_frames(seq: np.ndarray) -> int:
     nonzero = np.abs(seq).max(axis=(0, 2, 3)) > 0
     return int(np.flatnonzero(nonzero)[-1]) + 1 if nonzero.any() else 1
@@ -117,7 +122,8 @@ def render_sequences(
         for r, (seq, title) in enumerate(zip(seqs, names)):
             for c, t in enumerate(times):
                 ax = fig.add_subplot(len(seqs), len(times), r * len(times) + c + 1, projection="3d")
-                draw(ax, seq, min(t, seq.shape[1] - 1), f"{title} t={t}")
+                label = f"{_short(title)}\nt={t}" if c == 0 else f"t={t}"
+                draw(ax, seq, min(t, seq.shape[1] - 1), label)
         fig.tight_layout()
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format="png", dpi=80)
@@ -146,7 +152,7 @@ def render_sequences(
         changed: list[Any] = []
         for ax, seq, title, people in panels:
             tt = min(t, seq.shape[1] - 1)
-            ax.set_title(f"{title} t={t}", fontsize=9)
+            ax.set_title(f"{_short(title)}\nt={t}", fontsize=9)
             for m, (bones, joints) in enumerate(people):
                 pose = seq[:, tt, :, m]
                 visible = bool(np.abs(pose).max() > 0)
