@@ -71,14 +71,14 @@ def _raise_window(u: np.ndarray, p: ParamDraw) -> np.ndarray:
 def hand_waving(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     """Right arm raised sideways, forearm up, elbow swinging the hand left and right."""
     w = _raise_window(u, p)
-    wave = osc(u, p(2.0, 4.0), p(0.0, 2 * np.pi)) * p(0.2, 0.45)
+    wave = osc(u, p(1.5, 4.0), p(0.0, 2 * np.pi)) * p(0.15, 0.45)
     r = REST
     return [{
-        "sh_abd_r": blend(r["sh_abd_r"], p(1.1, 1.6), w),
+        "sh_abd_r": blend(r["sh_abd_r"], p(1.0, 1.6), w),
         "sh_flex_r": blend(r["sh_flex_r"], p(0.1, 0.5), w),
-        "sh_hadd_r": blend(0.0, p(-0.1, 0.3), w),
-        "sh_tw_r": blend(0.0, p(1.1, 1.5), w),
-        "elbow_r": blend(r["elbow_r"], p(0.9, 1.5) + wave, w),
+        "sh_hadd_r": blend(0.0, p(-0.1, 0.55), w),
+        "sh_tw_r": blend(0.0, p(1.0, 1.5), w),
+        "elbow_r": blend(r["elbow_r"], p(0.9, 1.9) + wave, w),
         "wrist_r": blend(r["wrist_r"], p(-0.2, 0.2), w),
     }]
 
@@ -90,9 +90,9 @@ def salute(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     return [{
         "sh_abd_r": blend(r["sh_abd_r"], p(1.0, 1.35), w),
         "sh_flex_r": blend(r["sh_flex_r"], p(0.2, 0.5), w),
-        "sh_hadd_r": blend(0.0, p(0.4, 0.75), w),
+        "sh_hadd_r": blend(0.0, p(0.3, 0.75), w),
         "sh_tw_r": blend(0.0, p(1.0, 1.4), w),
-        "elbow_r": blend(r["elbow_r"], p(1.9, 2.3), w) + 0.05 * osc(u, p(1.0, 2.0), p(0, 6.3)) * w,
+        "elbow_r": blend(r["elbow_r"], p(1.7, 2.3), w) + 0.05 * osc(u, p(1.0, 2.0), p(0, 6.3)) * w,
         "wrist_r": blend(r["wrist_r"], p(0.0, 0.4), w),
         "neck": blend(r["neck"], p(-0.1, 0.1), w),
     }]
@@ -127,23 +127,27 @@ def _hands_front(u: np.ndarray, p: ParamDraw, flex, hadd, elbow, tw=(0.0, 0.0)) 
 
 def clapping(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     """Hands in front of the chest, repeatedly brought together and apart."""
-    beat = 0.5 + 0.5 * osc(u, p(3.0, 6.0), p(0.0, 2 * np.pi))
-    pose, w = _hands_front(u, p, p(0.5, 0.9), p(0.35, 0.5) - p(0.15, 0.35) * beat, p(1.2, 1.6))
+    beat = 0.5 + 0.5 * osc(u, p(2.5, 6.0), p(0.0, 2 * np.pi))
+    pose, w = _hands_front(u, p, p(0.45, 0.9), p(0.35, 0.5) - p(0.08, 0.35) * beat, p(1.1, 1.7), tw=(-0.2, 0.0))
+    for s in ("l", "r"):
+        pose[f"wrist_{s}"] = blend(REST[f"wrist_{s}"], p(-0.4, 0.1), w)
     return [pose]
 
 
 def palms_together(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     """Palms joined in front of the chest and held (no clapping beat)."""
-    pose, w = _hands_front(u, p, p(0.45, 0.8), p(0.35, 0.55), p(1.5, 2.0), tw=(-0.3, 0.0))
+    pose, w = _hands_front(u, p, p(0.45, 0.85), p(0.35, 0.55), p(1.4, 2.0), tw=(-0.3, 0.0))
+    drift = 0.04 * osc(u, p(0.5, 1.5), p(0.0, 2 * np.pi)) * w  # slight rocking of the joined hands
     for s in ("l", "r"):
-        pose[f"wrist_{s}"] = blend(REST[f"wrist_{s}"], p(-0.6, -0.2), w)
+        pose[f"wrist_{s}"] = blend(REST[f"wrist_{s}"], p(-0.6, -0.1), w)
+        pose[f"sh_flex_{s}"] = pose[f"sh_flex_{s}"] + drift
     pose["neck"] = blend(REST["neck"], p(0.0, 0.3), w)
     return [pose]
 
 
 def cross_hands(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     """Forearms crossed in front of the body ("say stop"), held."""
-    pose, w = _hands_front(u, p, p(0.9, 1.4), p(0.55, 0.85), p(0.3, 0.9))
+    pose, w = _hands_front(u, p, p(0.75, 1.4), p(0.5, 0.85), p(0.3, 1.2))
     pose["sh_hadd_l"] = pose["sh_hadd_l"] + 0.1 * w  # left arm crosses over the right
     return [pose]
 
@@ -178,7 +182,7 @@ def kicking(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     lift = window(u, p(0.05, 0.15), p(0.2, 0.3), p(0.7, 0.8), p(0.88, 1.0))
     r = REST
     return [{
-        "hip_flex_r": -p(0.1, 0.35) * back + p(0.8, 1.3) * kick,
+        "hip_flex_r": -p(0.1, 0.35) * back + p(0.5, 1.3) * kick,
         "knee_r": r["knee_r"] + p(0.8, 1.4) * back + p(0.0, 0.2) * kick,
         "ankle_r": p(0.1, 0.4) * kick,
         "stance": 0.5 + 0.5 * lift,
@@ -196,7 +200,7 @@ def hopping(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     r = REST
     return [{
         "hip_flex_r": p(0.2, 0.6) * lift,
-        "knee_r": r["knee_r"] + p(0.8, 1.4) * lift,
+        "knee_r": r["knee_r"] + p(0.5, 1.4) * lift,
         "knee_l": r["knee_l"] + p(0.1, 0.3) * lift * (1.0 - hops),
         "hip_flex_l": p(0.05, 0.2) * lift * (1.0 - hops),
         "root_y": p(0.05, 0.14) * hops,
@@ -217,10 +221,10 @@ def jump_up(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     )
     flight = np.sin(np.pi * np.clip((u - t_take) / (t_land - t_take), 0.0, 1.0))
     arms = window(u, t_take - 0.1, t_take + 0.02, t_land - 0.05, t_land + 0.1)
-    depth = p(0.5, 0.9)
+    depth = p(0.25, 0.9)
     r = REST
     pose: Poses = {
-        "root_y": p(0.15, 0.35) * flight,
+        "root_y": p(0.08, 0.35) * flight,
         "lean": r["lean"] + depth * 0.5 * crouch,
         "sh_flex_l": r["sh_flex_l"] + p(1.5, 2.6) * arms - 0.4 * crouch,
         "sh_flex_r": r["sh_flex_r"] + p(1.5, 2.6) * arms - 0.4 * crouch,
@@ -316,10 +320,11 @@ def pushing(u: np.ndarray, p: ParamDraw) -> list[Poses]:
     extend = ramp(u, t_push - 0.1, t_push + 0.05) * reach
     r = REST
     actor: Poses = {"lean": r["lean"] + p(0.1, 0.3) * extend, "root_fwd": p(0.05, 0.25) * extend}
-    for s in ("l", "r"):
-        actor[f"sh_flex_{s}"] = blend(r[f"sh_flex_{s}"], p(1.0, 1.5), reach)
-        actor[f"sh_hadd_{s}"] = p(0.0, 0.3) * reach
-        actor[f"elbow_{s}"] = blend(r[f"elbow_{s}"], p(1.5, 2.0), reach) - p(1.0, 1.5) * extend
+    weak = p(0.0, 1.0)  # how much the left arm takes part: some pushes are mostly one-handed
+    for s, share in (("l", weak), ("r", 1.0)):
+        actor[f"sh_flex_{s}"] = blend(r[f"sh_flex_{s}"], p(1.0, 1.5), reach * share)
+        actor[f"sh_hadd_{s}"] = p(0.0, 0.3) * reach * share
+        actor[f"elbow_{s}"] = blend(r[f"elbow_{s}"], p(1.5, 2.0), reach * share) - p(1.0, 1.5) * extend * share
     return [actor, _reaction(u, extend, p, p(0.15, 0.4))]
 
 

@@ -9,26 +9,30 @@ the box. This module synthesises NTU-like sequences from a kinematic model:
 - **Motion**: joint angles over time from the choreographies in :mod:`skelrobust.data.motions`, plus
   per-sample posture offsets and idle sway; positions by forward kinematics on the ``ntu25`` tree; the
   body is anchored to the floor through its stance foot (so sitting lowers the hips and jumps leave it).
+  Each action parameter mixes the subject's personal style (shared by its repetitions) with per-sample
+  variation, so the cross-subject test set holds styles training never saw.
 - **Per-sample nuisance**: valid length 40-64 frames (30 fps), speed/time warp, a phase window that may
-  crop the start or end of the movement, amplitudes, handedness (one-handed actions are mirrored for
-  left-handed samples), viewpoint yaw in [-45, 45] degrees, distance 2.5-4.5 m and lateral offset,
-  camera height and tilt, Gaussian joint jitter (2-8 mm, doubled on the hands), and short tracking
-  dropouts (2-5 frames zeroed or frozen, as the Kinect does).
+  crop the start or end of the movement, amplitudes, an effort factor (a few performances are faint and
+  genuinely ambiguous), handedness (one-handed actions are mirrored for 20 % left-handed samples),
+  viewpoint yaw in [-45, 45] degrees, distance 2.5-4.5 m and lateral offset, camera height and tilt,
+  Gaussian joint jitter (2-12 mm, doubled on the hands), and short tracking dropouts (in 25 % of the
+  samples per person, 2-6 frames zeroed or frozen at the last seen pose, as the Kinect does).
 - **Camera coordinates** as raw NTU: Kinect v2 at the origin, ``y`` up, ``z`` away from the camera,
   ``x`` towards the camera's left; a subject at yaw 0 faces the camera.
 
 Determinism: every subject and sample has its own ``numpy`` ``PCG64`` stream from
 ``SeedSequence(seed, spawn_key=(kind, subject, action, repetition))``, so a sample does not depend on how
-many others are generated; the maths is float64. Transcendental functions (``sin``, ``cos``) may differ in
-the last ulp between CPUs and SIMD paths, so the float32 output is quantised to a grid of
-:data:`QUANTUM` = 1e-5 m (far below the sensor noise) which makes the bytes identical across machines
-except in the astronomically rare case of a value on a rounding boundary.
+many repetitions are generated (an interaction's partner is drawn from the subjects of the split, so it
+depends on ``num_subjects``); the maths is float64. Transcendental functions (``sin``, ``cos``) may differ
+in the last ulp between CPUs and SIMD paths, so the float32 output is quantised to a grid of
+:data:`QUANTUM` = 1e-5 m (far below the sensor noise): a last-ulp difference then changes the bytes only
+when a value lies within ~1e-15 m of a rounding boundary (odds of about 1e-10 per value).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -47,6 +51,13 @@ QUANTUM = 1e-5
 FPS = 30.0
 #: Largest viewpoint yaw (degrees) about the vertical axis.
 MAX_YAW_DEG = 45.0
+
+#: Share of a subject's personal style in each action parameter (the rest varies per repetition).
+STYLE_WEIGHT = 0.5
+
+#: Largest reduction of a performance's amplitude (``effort = 1 - EFFORT_DROP * U**3``): a few samples are
+#: performed so faintly that they are genuinely ambiguous, as in real recordings.
+EFFORT_DROP = 0.65
 
 NUM_JOINTS = 25
 #: Segment lengths (m) of the reference 1.75 m body; each subject scales and perturbs them.
@@ -172,9 +183,15 @@ def generate(seed: int = 0, num_subjects: int = 40, repetitions: int = 4, split:
 
 
 def _sample_stream(seed: int, subject: int, ntu_id: int, rep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The random numbers of one sample: action draws, generic draws, unit jitter noise."""
+    """The random numbers of one sample: action draws, generic draws, unit jitter noise.
+
+    The action draws mix the subject's personal style for that action (shared by all of its repetitions)
+    with per-repetition variation, so test subjects perform actions in styles the training set never saw.
+    """
+    style = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2, subject, ntu_id))))
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(1, subject, ntu_id, rep))))
-    return rng.random(_ACTION_DRAWS), rng.random(_GENERIC_DRAWS), rng.standard_normal((2, FRAMES, NUM_JOINTS, 3))
+    action = STYLE_WEIGHT * style.random(_ACTION_DRAWS) + (1.0 - STYLE_WEIGHT) * rng.random(_ACTION_DRAWS)
+    return action, rng.random(_GENERIC_DRAWS), rng.standard_normal((2, FRAMES, NUM_JOINTS, 3))
 
 
 class _Draws:
@@ -191,21 +208,37 @@ class _Draws:
         return lo + (hi - lo) * col
 
 
-def _render_class(ntu_id, motion, persons, act_u, gen_u, noise, subj, split_subjects_, bodies) -> dict[str, np.ndarray]:
-    """Render all samples of one class, vectorised over samples, frames and joints."""
+def _render_class(
+    ntu_id: int,
+    motion: Callable[..., list[dict[str, np.ndarray]]],
+    persons: int,
+    act_u: np.ndarray,
+    gen_u: np.ndarray,
+    noise: np.ndarray,
+    subj: np.ndarray,
+    split_subjects_: list[int],
+    bodies: dict[int, dict[str, float]],
+) -> dict[str, np.ndarray]:
+    """Render all ``k`` samples of one class, vectorised over samples, frames and joints.
+
+    Args:
+        act_u, gen_u: Uniform draws ``(k, D)`` for the choreography and for the nuisance factors.
+        noise: Standard normal jitter ``(k, 2, T, 25, 3)``.
+        subj: Performer of each sample; ``split_subjects_`` the pool partners are drawn from.
+    """
     k = act_u.shape[0]
     g = _Draws(gen_u, "sample nuisance")
     t = np.arange(FRAMES, dtype=np.float64)[None, :]
     lengths = (MIN_LENGTH + np.floor(g(0, 1) * (MAX_LENGTH - MIN_LENGTH + 1))).astype(np.int64)  # (k, 1)
-    u0, u1, gamma = g(-0.05, 0.08), g(0.92, 1.05), np.exp(g(-0.25, 0.25))
+    u0, u1, gamma = g(-0.1, 0.15), g(0.85, 1.1), np.exp(g(-0.3, 0.3))
     tau = np.clip(t / (lengths - 1), 0.0, 1.0)
     u = u0 + (u1 - u0) * tau**gamma  # (k, T) action phase
     poses = motion(u, _Draws(act_u, f"action A{ntu_id:03d}"))
     left_handed = (g(0, 1) < 0.2)[:, 0] & (ntu_id in _ONE_HANDED)
     yaw = np.deg2rad(g(-MAX_YAW_DEG, MAX_YAW_DEG))  # (k, 1)
     dist, lateral = g(2.5, 4.5), g(-0.8, 0.8)
-    cam_h, tilt = g(0.7, 1.2), g(-0.1, 0.1)
-    sigma = g(0.002, 0.008)
+    cam_h, tilt = g(0.7, 1.2), g(-0.06, 0.06)
+    sigma = g(0.002, 0.012)
     pair_spacing = g(*SPACING.get(ntu_id, (0.0, 0.0)))
     partner_draw = g(0, 1)[:, 0]
     seconds = t / FPS
@@ -223,7 +256,9 @@ def _render_class(ntu_id, motion, persons, act_u, gen_u, noise, subj, split_subj
     for m, who in enumerate(people):
         body = {key: np.array([bodies[int(s)][key] for s in who])[:, None, None] for key in _BASE_BODY}
         angles = {key: np.broadcast_to(np.asarray(val, dtype=np.float64), (k, FRAMES)) for key, val in REST.items()}
-        angles.update({key: np.broadcast_to(val, (k, FRAMES)) for key, val in poses[m].items()})
+        effort = 1.0 - EFFORT_DROP * g(0, 1) ** 3  # mostly full performances, some half-hearted ones
+        for key, val in poses[m].items():
+            angles[key] = np.broadcast_to(val if key == "stance" else REST[key] + effort * (val - REST[key]), (k, FRAMES))
         angles["sway_x"] = angles["sway_z"] = np.zeros((k, FRAMES))
         for key, half in _POSTURE.items():
             angles[key] = angles[key] + g(-half, half)
@@ -237,7 +272,7 @@ def _render_class(ntu_id, motion, persons, act_u, gen_u, noise, subj, split_subj
             pos = np.where(left_handed[:, None, None, None], pos[:, :, _MIRROR] * np.array([-1.0, 1.0, 1.0]), pos)
         if persons == 2:  # partners face each other along the pair's x axis
             heading = np.pi / 2 if m == 0 else -np.pi / 2
-            offset = np.concatenate([(-0.5 if m == 0 else 0.5) * pair_spacing, 0 * pair_spacing, 0 * pair_spacing], 1)
+            offset = np.pad((-0.5 if m == 0 else 0.5) * pair_spacing, ((0, 0), (0, 2)))  # (k, 3): along x only
             pos = pos @ _ry(np.array(heading)).T + offset[:, None, None, :]
         out[:, m] = pos
 
@@ -267,15 +302,15 @@ def _render_class(ntu_id, motion, persons, act_u, gen_u, noise, subj, split_subj
 
 
 def _dropouts(pos: np.ndarray, lengths: np.ndarray, persons: int, g: _Draws) -> np.ndarray:
-    """Short tracking losses: 2-5 frames of a person either zeroed or frozen at the last seen pose.
+    """Short tracking losses: 2-6 frames of a person either zeroed or frozen at the last seen pose.
 
     Never on the first or last valid frame, so the valid length stays unambiguous.
     """
     k = pos.shape[0]
     t = np.arange(FRAMES)[None, :]
     for m in range(persons):
-        happens = g(0, 1)[:, 0] < 0.15
-        span = 2 + np.floor(g(0, 1)[:, 0] * 4).astype(np.int64)
+        happens = g(0, 1)[:, 0] < 0.25
+        span = 2 + np.floor(g(0, 1)[:, 0] * 5).astype(np.int64)
         start = 1 + np.floor(g(0, 1)[:, 0] * (lengths - span - 2)).astype(np.int64)
         frozen = g(0, 1)[:, 0] < 0.5
         hit = happens[:, None] & (t >= start[:, None]) & (t < (start + span)[:, None])  # (k, T)
