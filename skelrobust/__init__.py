@@ -5,10 +5,12 @@ own units. See ``README.md`` and ``DESIGN`` notes for the architecture.
 """
 
 from .attack import ATTACKS, Attack, AttackOutput, Budget, Constraint, Masks, ThreatModel, create_attack, register_attack
+from .defense import DEFENSES, Defense, create_defense, register_defense
 from .data import DATASETS, SkeletonDataset, load_dataset, register_dataset
 from .errors import SkelRobustError
 from .layouts import LAYOUTS, SkeletonLayout, get_layout, register_layout
 from .loading import load_victim
+from .runner import RunConfig, run_benchmark
 from .version import __version__
 from .victim import VICTIMS, Victim, VictimFamily, register_victim
 
@@ -19,6 +21,8 @@ __all__ = [
     "Budget",
     "Constraint",
     "DATASETS",
+    "DEFENSES",
+    "Defense",
     "LAYOUTS",
     "Masks",
     "SkelRobustError",
@@ -30,11 +34,15 @@ __all__ = [
     "VictimFamily",
     "__version__",
     "create_attack",
+    "create_defense",
     "get_layout",
     "load_dataset",
     "load_victim",
+    "RunConfig",
+    "run_benchmark",
     "register_attack",
     "register_dataset",
+    "register_defense",
     "register_layout",
     "register_victim",
 ]
