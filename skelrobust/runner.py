@@ -50,6 +50,7 @@ from .metrics import imperceptibility, summarize
 from .provenance import RESULTS_SCHEMA_VERSION, provenance
 from .registry import is_object_spec, load_object
 from .results import cell_summary, format_table, jsonable, sample_records
+from .version import __version__
 from .victim import Victim
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,16 @@ def batch_seed(seed: int, batch: int) -> int:
     return int(np.random.SeedSequence([seed, batch]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
+def _fingerprint(dataset: SkeletonDataset) -> str:
+    """A cheap identity of a test split (shape, sample ids, labels, lengths), so a changed file is not resumed."""
+    import hashlib
+
+    digest = hashlib.sha256(json.dumps([list(dataset.data.shape), dataset.sample_ids]).encode())
+    digest.update(np.ascontiguousarray(dataset.labels).tobytes())
+    digest.update(np.ascontiguousarray(dataset.lengths).tobytes())
+    return digest.hexdigest()
+
+
 def _config_hash(obj: dict[str, Any]) -> str:
     import hashlib
 
@@ -427,6 +438,8 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
         "model_weights": {n: metadata[n].get("checkpoint_sha256") for n in {roles.attacked, roles.oracle, roles.selection} if n},
         "dataset": cfg.dataset,
         "root": cfg.root,
+        "dataset_fingerprint": _fingerprint(dataset),
+        "skelrobust_version": __version__,
         "n_samples": cfg.n_samples,
         "seed": cfg.seed,
         "batch_size": cfg.batch_size,
