@@ -210,3 +210,28 @@ def test_bad_arguments_give_one_clear_line(data_dir: Path, tmp_path: Path, args:
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.output
+
+
+def test_targeted_run_judges_success_against_the_targets(data_dir: Path, tmp_path: Path) -> None:
+    res = run_benchmark(_config(data_dir, targeted=True, eps=0.2, steps=5), tmp_path / "t", progress=False)
+    assert res["targeted"] is True and res["success_definition"].startswith("targeted")
+    records = [json.loads(line) for line in (tmp_path / "t" / "samples.jsonl").read_text().splitlines()]
+    assert all(r["target"] != r["label"] for r in records)
+    for r in records:
+        for cell in r["victims"]:
+            assert cell["success"] == (cell["adversarial_prediction"] == r["target"])
+    assert res["white_box_success_rate"] == pytest.approx(np.mean([r["attacked_model"]["success"] for r in records]))
+    with np.load(tmp_path / "t" / "adversarial.npz", allow_pickle=False) as z:
+        assert list(z["targets"]) == [r["target"] for r in records]
+
+
+def test_defense_options_reach_the_defense(data_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, [
+        "run", "--attack", spec("SignStep"), "--victim", spec("victim_a"), "--dataset", "npz", "--root", str(data_dir),
+        "--defense", "lowpass", "--defense-option", "lowpass.sigma=2.5", "--defense-option", "lowpass.kernel=box",
+        "--steps", "1", "--n-samples", "4", "--output", str(tmp_path / "d"), "--quiet", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    res = json.loads(result.output)
+    assert res["defenses"]["lowpass"]["sigma"] == 2.5 and res["defenses"]["lowpass"]["kernel"] == "box"
+    assert [c["defense"] for c in res["victims"]] == ["lowpass"]
