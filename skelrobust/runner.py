@@ -31,6 +31,7 @@ import math
 import shutil
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -350,7 +351,7 @@ class RunDirectory:
         try:
             with np.load(path, allow_pickle=False) as z:
                 shard = {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             logger.warning("recomputing batch %d: shard %s is unreadable (%s)", batch, path, exc)
             return None
         if str(shard.get("key")) != key or shard["adversarial"].shape[0] != size:

@@ -151,6 +151,7 @@ def test_interrupted_run_resumes_bit_for_bit(data_dir: Path, tmp_path: Path, mon
     for name in ("results.json", "samples.jsonl", "adversarial.npz"):
         (tmp_path / "ref" / name).unlink()
     (tmp_path / "ref" / "shards" / "batch_00001.npz").unlink()
+    (tmp_path / "ref" / "shards" / "batch_00002.npz").write_bytes(b"torn write")  # a damaged shard is recomputed
     run_benchmark(_config(data_dir), tmp_path / "ref", progress=False)
     with np.load(tmp_path / "ref" / "adversarial.npz", allow_pickle=False) as z:
         assert np.array_equal(z["adversarial"], ref_adv)
