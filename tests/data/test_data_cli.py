@@ -49,7 +49,6 @@ def test_data_info_json_on_npz(runner, npz_folder):
     assert info["units"] == "m" and info["name"] == "npz"
 
 
-@pytest.mark.skipif("synthetic" not in __import__("skelrobust.data", fromlist=["DATASETS"]).DATASETS, reason="no synthetic set")
 def test_data_info_json_on_synthetic(runner):
     result = runner.invoke(main, ["data", "info", "synthetic", "-o", "num_subjects=4", "-o", "repetitions=1", "--json"])
     assert result.exit_code == 0, result.output
