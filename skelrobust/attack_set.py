@@ -21,6 +21,9 @@ from .errors import ConfigError, DataError
 
 #: Attack-set selection rules: test samples the selection model classifies correctly, or any test samples.
 SELECTIONS = ("correct", "all")
+#: Orders in which test samples are considered: a permutation seeded by the run's seed, or file order
+#: (RobustBenchHAR's ``gatherCorrectPrediction``, used in its compat mode).
+ORDERS = ("seeded", "file")
 
 
 @dataclass
@@ -33,6 +36,7 @@ class AttackSet:
         labels: ``(K,)`` int64 true labels.
         targets: ``(K,)`` int64 target classes (targeted runs), else None.
         selection: ``correct`` or ``all`` (see :data:`SELECTIONS`).
+        order: ``seeded`` or ``file`` (see :data:`ORDERS`).
         selection_model: Name of the model that judged correctness (None when no model was used).
         pool_size: Test samples evaluated to find the set (a prefix of the seeded permutation).
         pool_correct: How many of those the selection model classified correctly.
@@ -44,6 +48,7 @@ class AttackSet:
     labels: np.ndarray
     targets: np.ndarray | None
     selection: str
+    order: str
     selection_model: str | None
     pool_size: int
     pool_correct: int
@@ -66,6 +71,7 @@ class AttackSet:
             "labels": [int(i) for i in self.labels],
             "targets": None if self.targets is None else [int(i) for i in self.targets],
             "selection": self.selection,
+            "order": self.order,
             "selection_model": self.selection_model,
             "pool_size": self.pool_size,
             "pool_correct": self.pool_correct,
@@ -80,6 +86,7 @@ class AttackSet:
             labels=np.asarray(d["labels"], dtype=np.int64),
             targets=None if d["targets"] is None else np.asarray(d["targets"], dtype=np.int64),
             selection=d["selection"],
+            order=d["order"],
             selection_model=d["selection_model"],
             pool_size=int(d["pool_size"]),
             pool_correct=int(d["pool_correct"]),
@@ -121,12 +128,13 @@ def select_attack_set(
     batch_size: int,
     device: torch.device,
     selection: str = "correct",
+    order: str = "seeded",
     model_name: str | None = None,
     targeted: bool = False,
 ) -> AttackSet:
     """Choose the attack set deterministically from ``seed``.
 
-    Test indices are permuted with ``seed``; with ``selection="correct"`` the model is evaluated on that
+    Test indices are permuted with ``seed`` (or kept in file order with ``order="file"``); with ``selection="correct"`` the model is evaluated on that
     order in batches until ``n_samples`` correctly classified samples are found, and the first
     ``n_samples`` of them (in permutation order) are kept, so the set does not depend on the batch size.
     With ``selection="all"`` the first ``n_samples`` of the permutation are kept (the model, when given,
@@ -138,14 +146,16 @@ def select_attack_set(
     """
     if selection not in SELECTIONS:
         raise ConfigError(f"attack-set selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    if order not in ORDERS:
+        raise ConfigError(f"attack-set order must be one of {', '.join(ORDERS)}, got {order!r}")
     if n_samples < 1:
         raise ConfigError(f"n_samples must be >= 1, got {n_samples}")
     if selection == "correct" and model is None:
         raise ConfigError("attack-set selection 'correct' needs a model to judge correctness")
-    order = permutation(len(dataset), seed)
+    candidates = permutation(len(dataset), seed) if order == "seeded" else np.arange(len(dataset), dtype=np.int64)
     labels_all = np.asarray(dataset.labels)
     if selection == "all":
-        chosen = order[:n_samples]
+        chosen = candidates[:n_samples]
         pool_size = len(chosen)
         pool_correct = 0
         if model is not None:
@@ -153,8 +163,8 @@ def select_attack_set(
     else:
         kept: list[np.ndarray] = []
         found = pool_size = pool_correct = 0
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        for start in range(0, len(candidates), batch_size):
+            chunk = candidates[start : start + batch_size]
             correct = predict(model, dataset.data, chunk, batch_size, device) == labels_all[chunk]
             pool_size += len(chunk)
             pool_correct += int(correct.sum())
@@ -175,6 +185,7 @@ def select_attack_set(
         labels=labels,
         targets=draw_targets(labels, dataset.num_classes, seed) if targeted else None,
         selection=selection,
+        order=order,
         selection_model=model_name if model is not None else None,
         pool_size=int(pool_size),
         pool_correct=int(pool_correct),

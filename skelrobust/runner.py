@@ -91,6 +91,9 @@ class RunConfig:
         compat: Compatibility mode of the attack (e.g. ``robustbenchhar``).
         checkpoints: Per model name, the weights to load (instead of the zoo).
         selection: ``correct`` (samples the attacked model gets right) or ``all``.
+        order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
+            ``file``; default ``file`` with ``compat="robustbenchhar"`` (its gatherCorrectPrediction
+            walks the test file in order), else ``seeded``.
     """
 
     attack: str
@@ -112,6 +115,7 @@ class RunConfig:
     compat: str | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
     selection: str = "correct"
+    order: str | None = None
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
@@ -147,6 +151,7 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         defense_options={k: dict(v) for k, v in cfg.defense_options.items()},
         attack_options=dict(cfg.attack_options),
         checkpoints={k: str(Path(v).expanduser().resolve()) for k, v in cfg.checkpoints.items()},
+        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else "seeded"),
     )
     if not resolved.victims:
         raise ConfigError("no victim given: pass --victim NAME[,NAME...]")
@@ -446,6 +451,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
         "batch_size": cfg.batch_size,
         "targeted": cfg.targeted,
         "selection": cfg.selection,
+        "order": cfg.order,
         "device": device.type,
     }
     key = _config_hash(generation)
@@ -457,7 +463,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     if attack_set is None:
         attack_set = select_attack_set(
             dataset, models[roles.selection], n_samples=cfg.n_samples, seed=cfg.seed, batch_size=cfg.batch_size,
-            device=device, selection=cfg.selection, model_name=roles.selection, targeted=bool(cfg.targeted),
+            device=device, selection=cfg.selection, order=str(cfg.order), model_name=roles.selection, targeted=bool(cfg.targeted),
         )
         run_dir.save_attack_set(attack_set)
     selection_seconds = time.perf_counter() - t0
@@ -619,6 +625,7 @@ def _evaluate(
         "batch_size": cfg.batch_size,
         "attack_set": {
             "selection": attack_set.selection,
+            "order": attack_set.order,
             "selection_model": attack_set.selection_model,
             "pool_size": attack_set.pool_size,
             "pool_correct": attack_set.pool_correct,
@@ -627,7 +634,7 @@ def _evaluate(
         "surrogate_clean_accuracy": attack_set.pool_accuracy,
         "surrogate_clean_accuracy_scope": (
             f"evaluated pool: accuracy of {attack_set.selection_model!r} on the first {attack_set.pool_size} test samples "
-            f"of the seeded permutation (evaluated until {len(attack_set)} correct ones were found), not the whole test split"
+            f"in {'seeded-permutation' if attack_set.order == 'seeded' else 'file'} order (evaluated until {len(attack_set)} correct ones were found), not the whole test split"
         ),
         "white_box_success_rate": white_box["transfer_success_rate"],
         "white_box_model": judge,

@@ -49,6 +49,7 @@ def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
 @click.option("--checkpoint", default=None, type=click.Path(), help="Weights of the single victim (e.g. a custom model).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
 @click.option("--selection", type=click.Choice(["correct", "all"]), default="correct", show_default=True, help="Attack only samples the attacked model gets right, or any.")
+@click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
 @click.option("--resume/--overwrite", default=True, show_default=True, help="Resume the run in --output, or discard it and start afresh.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
@@ -58,7 +59,7 @@ def run_command(
     defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
-    selection: str, output: str, resume: bool, as_json: bool, quiet: bool,
+    selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
@@ -93,7 +94,7 @@ def run_command(
         defenses=split_names(defenses), defense_options=per_defense,
         attack_options=dict(parse_assignment(text, "--option") for text in options),
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
-        targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection,
+        targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
     )
     results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet)
     if as_json:

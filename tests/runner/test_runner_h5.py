@@ -236,3 +236,13 @@ def test_defense_options_reach_the_defense(data_dir: Path, tmp_path: Path) -> No
     res = json.loads(result.output)
     assert res["defenses"]["lowpass"]["sigma"] == 2.5 and res["defenses"]["lowpass"]["kernel"] == "box"
     assert [c["defense"] for c in res["victims"]] == ["lowpass"]
+
+
+def test_file_order_walks_the_test_split_in_order(data_dir: Path) -> None:
+    ds = load_dataset("npz", "test", root=data_dir)
+    model = Victim.wrap(victim_a(), layout="ntu25").eval()
+    chosen = select_attack_set(ds, model, n_samples=6, seed=5, batch_size=4, device=torch.device("cpu"), order="file")
+    correct = [i for i in range(len(ds)) if i % 4 != 0]  # h5_helpers flips every fourth label
+    assert list(chosen.indices) == correct[:6] and chosen.order == "file"
+    with pytest.raises(ConfigError, match="order must be one of seeded, file"):
+        select_attack_set(ds, model, n_samples=6, seed=5, batch_size=4, device=torch.device("cpu"), order="random")
