@@ -583,15 +583,16 @@ def _evaluate(
     cells = []
     for name in cfg.victims:
         for defense_name, defense in defenses.items():
-            clean_pred, adv_pred = judged if (name == judge and defense_name == "none") else predictions(defense.wrap(models[name]))
+            defended = defense.wrap(models[name])
+            clean_pred, adv_pred = judged if defended is models[judge] else predictions(defended)
             cells.append({"victim": name, "defense": defense_name, "clean_predictions": clean_pred, "adversarial_predictions": adv_pred})
 
-    per_sample: dict[str, np.ndarray] = {}
+    parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(attack_set), 256):
         chunk = imperceptibility(torch.from_numpy(clean[start : start + 256]), torch.from_numpy(adversarial[start : start + 256]), dataset.layout)
         for k, v in chunk.items():
-            per_sample.setdefault(k, []).append(np.asarray(v, dtype=np.float64))  # type: ignore[arg-type]
-    per_sample = {k: np.concatenate(v) for k, v in per_sample.items()}  # type: ignore[arg-type]
+            parts.setdefault(k, []).append(np.asarray(v, dtype=np.float64))
+    per_sample = {k: np.concatenate(v) for k, v in parts.items()}
     summary = summarize(per_sample)
 
     stacked = {k: np.concatenate([s[k] for s in shards]) for k in ("iterations", "gradient_evaluations", "queries", "final_loss")}
