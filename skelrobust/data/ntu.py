@@ -44,7 +44,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .prepared import SplitWriter, write_meta
+from .prepared import SplitWriter, read_meta, write_meta
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ def prepare_ntu(
         raise DataError(f"no usable {variant} samples under {raw_dir} ({len(files)} files found)")
     for name in skipped_missing:
         logger.info("skipping %s: on the official missing-skeleton list", name)
-    logger.warning(
+    logger.info(
         "%s: %d samples, %d skipped (official missing-skeleton list), %d not part of %s",
         variant, len(names), len(skipped_missing), len(other_variant), variant,
     )
@@ -366,5 +366,13 @@ def prepare_ntu(
         "truncated": {"count": len(truncated), "samples": truncated},
         "dropped_frames": dropped_frames,
     }
+    previous = out_dir / "meta.json"
+    if previous.is_file():  # benchmarks prepared earlier into the same folder stay listed
+        try:
+            old = read_meta(out_dir, variant, "")
+        except DataError:
+            old = {}
+        if old.get("name") == variant and old.get("num_frames") == max_frames:
+            meta["benchmarks"] = {**{k: v for k, v in old.get("benchmarks", {}).items() if (out_dir / k).is_dir()}, **counts}
     write_meta(out_dir, meta)
     return meta

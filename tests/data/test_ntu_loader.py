@@ -183,6 +183,10 @@ def test_unprepared_benchmark_and_bad_options(ntu_raw, tmp_path):
     prepare_ntu("ntu60", ntu_raw, out, benchmarks=["xsub"], progress=False)
     with pytest.raises(DatasetNotPreparedError, match="benchmark 'xview' was not prepared"):
         load_dataset("ntu60", "train", root=out, benchmark="xview")
+    meta = prepare_ntu("ntu60", ntu_raw, out, benchmarks=["xview"], progress=False)  # adds to the same folder
+    assert set(meta["benchmarks"]) == {"xsub", "xview"}
+    assert len(load_dataset("ntu60", "train", root=out, benchmark="xsub")) == 2
+    assert len(load_dataset("ntu60", "train", root=out, benchmark="xview")) == 2
     with pytest.raises(ConfigError, match="no benchmark 'xset'"):
         load_dataset("ntu60", "train", root=out, benchmark="xset")
     with pytest.raises(ConfigError, match="unknown benchmark 'xview' for ntu120"):

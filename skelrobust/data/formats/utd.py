@@ -93,7 +93,7 @@ def _read_all(root: Path, signature: tuple[tuple[str, int, int], ...]) -> tuple[
         sample_id = path.name[: -len("_skeleton.mat")]
         if not tracked.any():
             skipped.append(sample_id)
-            logger.warning("%s: skipping %s, all coordinates are zero", NAME, sample_id)
+            logger.info("%s: skipping %s, all coordinates are zero", NAME, sample_id)
             continue
         dropped += int((~tracked).sum())
         samples.append((sample_id, seq[tracked].transpose(2, 0, 1)[..., None], action - 1, subject))
