@@ -312,7 +312,7 @@ def state_dict_sha256(module: nn.Module) -> str:
     for name, tensor in sorted(module.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return digest.hexdigest()
 
 
@@ -338,7 +338,7 @@ def surrogate_logits(
     n = data.data.shape[0]
     out = []
     for start in tqdm(range(0, n, batch_size), desc="TASAR surrogate logits", disable=not progress, leave=False):
-        x = torch.from_numpy(np.ascontiguousarray(data.data[start : start + batch_size], dtype=np.float32))
+        x = torch.from_numpy(np.array(data.data[start : start + batch_size], dtype=np.float32))
         out.append(model(x.to(device)).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, 0)
 

@@ -1,0 +1,192 @@
+"""TASAR benchmarks: iteration cost against the floor, and transfer against the PGD family.
+
+Part ``cost`` (default) measures, in one run on one batch of the synthetic test split:
+
+* ``fb``: one surrogate forward+backward to the input (the floor of any iterative attack);
+* a TASAR iteration (default and ``compat="robustbenchhar"``), wall time per iteration with warm caches;
+* one iteration done the prior code's way (a backbone forward+backward per posterior sample, K x S + 1);
+* the one-time costs: TV-AR fits per sample, and post-training on the training split.
+
+Part ``transfer`` runs ``tasar``, ``ifgsm``, ``mifgsm`` and ``pgd`` through the runner at equal eps and steps
+from the same surrogate and reports the transfer success rate on every other victim of the zoo (needs the
+shipped lite zoo). Both parts print a table and write JSON (``--output``).
+
+    python bench/bench_tasar.py --part cost --surrogate stgcn --batch-size 32
+    python bench/bench_tasar.py --part transfer --surrogate stgcn --n-samples 128 --steps 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _victim(name: str, dataset: Any) -> Any:
+    from skelrobust.errors import SkelRobustError
+    from skelrobust.loading import load_victim
+
+    try:
+        return load_victim(name, dataset="synthetic"), "zoo"
+    except SkelRobustError as exc:
+        print(f"[bench] zoo weights for {name!r} unavailable ({exc}); timing random lite weights", file=sys.stderr)
+        return load_victim(name, dataset="synthetic", pretrained=False), "random"
+
+
+def _timed(fn: Any, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def cost(args: argparse.Namespace) -> dict[str, Any]:
+    from skelrobust import create_attack, load_dataset
+    from skelrobust.bayesian_heads import head_logits
+
+    os.environ.setdefault("SKELROBUST_HOME", tempfile.mkdtemp(prefix="bench-tasar-"))
+    train = load_dataset("synthetic", "train")
+    test = load_dataset("synthetic", "test")
+    model, weights = _victim(args.surrogate, test)
+    model.eval()
+    x = torch.from_numpy(np.array(test.data[: args.batch_size]))
+    y = torch.from_numpy(test.labels[: args.batch_size])
+    ids = test.sample_ids[: args.batch_size]
+
+    def forward_backward() -> None:
+        xv = x.clone().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(xv), y, reduction="sum")
+        torch.autograd.grad(loss, xv)
+
+    attack = create_attack("tasar", steps=args.steps, progress=False)
+    start = time.perf_counter()
+    attack.prepare(model=model, train_data=train, layout=test.layout, device=torch.device("cpu"))
+    post_train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    attack._tvar.taps(x, ids)
+    tvar_s = time.perf_counter() - start
+    compat = create_attack("tasar", steps=args.steps, compat="robustbenchhar", eps=1.0, alpha=1e-6, progress=False)
+    compat._posterior, compat._surrogate_ref = attack._posterior, attack._surrogate_ref
+
+    def run_attack(a: Any) -> float:
+        start = time.perf_counter()
+        a(x, y, layout=test.layout, model=model, sample_ids=ids)
+        return (time.perf_counter() - start) / args.steps
+
+    # Interleave floor and attack timings so load from other processes affects both alike.
+    forward_backward()
+    run_attack(attack)
+    fbs, iters, iters_compat = [], [], []
+    for _ in range(args.attack_repeats):
+        fbs.append(_timed(forward_backward, args.repeats))
+        iters.append(run_attack(attack))
+        iters_compat.append(run_attack(compat))
+    fb = float(np.median(fbs))
+    per_iter = float(np.median(iters))
+    per_iter_compat = float(np.median(iters_compat))
+    ratio = float(np.median(np.array(iters) / np.array(fbs)))
+    ratio_compat = float(np.median(np.array(iters_compat) / np.array(fbs)))
+
+    posterior = attack.posterior
+    heads = posterior.sample(attack.num_samples, attack.scale, torch.Generator().manual_seed(0))
+
+    def naive_iteration() -> None:  # the prior code: one backbone pass per posterior sample, plus the base
+        for p in range(heads.shape[0] + 1):
+            xv = x.clone().requires_grad_(True)
+            flat = heads[p : p + 1] if p < heads.shape[0] else posterior.stage1
+            logits = head_logits(flat, model(xv)).sum(0)
+            torch.autograd.grad(torch.nn.functional.cross_entropy(logits, y, reduction="sum"), xv)
+
+    start = time.perf_counter()
+    naive_iteration()  # once: it is ~60x slower than everything else
+    naive = time.perf_counter() - start
+    result = {
+        "surrogate": args.surrogate,
+        "weights": weights,
+        "batch": list(x.shape),
+        "threads": torch.get_num_threads(),
+        "forward_backward_s": fb,
+        "tasar_iteration_s": per_iter,
+        "tasar_ratio": ratio,
+        "tasar_compat_iteration_s": per_iter_compat,
+        "tasar_compat_ratio": ratio_compat,
+        "prior_code_iteration_s": naive,
+        "prior_code_ratio": naive / fb,
+        "speedup_vs_prior_code": naive / per_iter,
+        "tvar_fit_s_per_sample": tvar_s / x.shape[0],
+        "post_training_s": post_train_s,
+        "post_training_stats": posterior.stats,
+    }
+    rows = [
+        ("one forward+backward (floor)", fb, 1.0),
+        ("TASAR iteration (default)", per_iter, ratio),
+        ("TASAR iteration (compat robustbenchhar)", per_iter_compat, ratio_compat),
+        (f"prior code's iteration ({heads.shape[0] + 1} passes)", naive, naive / fb),
+    ]
+    print(f"surrogate {args.surrogate} ({weights} weights), batch {tuple(x.shape)}, {torch.get_num_threads()} thread(s)")
+    for name, seconds, ratio in rows:
+        print(f"  {name:<45s} {seconds * 1000:9.1f} ms   x{ratio:6.2f}")
+    print(f"  speed-up over the prior code's iteration      x{naive / per_iter:6.1f}")
+    print(f"  one-time: TV-AR fits {tvar_s / x.shape[0] * 1000:.0f} ms/sample; post-training {post_train_s:.1f} s "
+          f"on {len(train)} training samples (logits once + heads)")
+    return result
+
+
+def transfer(args: argparse.Namespace) -> dict[str, Any]:
+    from skelrobust.config import dataset_config
+    from skelrobust.runner import RunConfig, run_benchmark
+
+    victims = [v for v in dataset_config("synthetic").get("victims", []) if v != args.surrogate]
+    out = Path(args.run_root)
+    table: dict[str, dict[str, Any]] = {}
+    for attack in ("tasar", "ifgsm", "mifgsm", "pgd"):
+        cfg = RunConfig(
+            attack=attack, victims=victims, dataset="synthetic", surrogate=args.surrogate, eps=args.eps,
+            steps=args.steps, n_samples=args.n_samples, batch_size=args.batch_size, seed=0, device="cpu",
+        )
+        start = time.perf_counter()
+        results = run_benchmark(cfg, out / f"{attack}-{args.surrogate}", progress=True)
+        table[attack] = {"results": results, "wall_s": time.perf_counter() - start}
+    print(f"transfer from {args.surrogate}, eps {args.eps}, {args.steps} steps, {args.n_samples} samples")
+    print(json.dumps({a: v["wall_s"] for a, v in table.items()}, indent=1))
+    return {"surrogate": args.surrogate, "victims": victims, "runs": {a: str(out / f"{a}-{args.surrogate}") for a in table},
+            "results": {a: v["results"] for a, v in table.items()}, "wall_s": {a: v["wall_s"] for a, v in table.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["cost", "transfer"], default="cost")
+    parser.add_argument("--surrogate", default="stgcn")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=None, help="cost: iterations timed per run (10); transfer: 200")
+    parser.add_argument("--repeats", type=int, default=3, help="floor timings per round (median)")
+    parser.add_argument("--attack-repeats", type=int, default=3, help="interleaved rounds (median of ratios)")
+    parser.add_argument("--eps", type=float, default=0.01)
+    parser.add_argument("--n-samples", type=int, default=128)
+    parser.add_argument("--run-root", default="runs/bench_tasar")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", default=None, help="JSON file (default bench/results/tasar_<part>_<surrogate>.json)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.steps is None:
+        args.steps = 10 if args.part == "cost" else 200
+    result = cost(args) if args.part == "cost" else transfer(args)
+    output = Path(args.output or f"bench/results/tasar_{args.part}_{args.surrogate}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written {output}")
+
+
+if __name__ == "__main__":
+    main()
