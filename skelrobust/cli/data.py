@@ -26,8 +26,13 @@ def _options(items: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-_root_option = click.option("--root", type=click.Path(), default=None, help="Dataset folder or file (default: its prepared location).")
-_opt_option = click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Loader option, e.g. benchmark=xview (repeatable).")
+_root_option = click.option(
+    "--root", type=click.Path(), default=None, help="Dataset folder or file (default: its prepared location)."
+)
+_opt_option = click.option(
+    "-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+    help="Loader/preparation option, e.g. benchmark=xview (repeatable).",
+)
 
 
 @main.command("datasets")
@@ -136,7 +141,9 @@ def _counts(skipped: dict[str, Any]) -> dict[str, Any]:
 @_opt_option
 @click.option("--frame", type=int, default=None, help="PNG: draw only this frame.")
 @click.option("--fps", type=int, default=15, show_default=True, help="GIF frame rate.")
-def show_command(name: str, index: int, out: str, split: str, root: str | None, options: tuple[str, ...], frame: int | None, fps: int) -> None:
+def show_command(
+    name: str, index: int, out: str, split: str, root: str | None, options: tuple[str, ...], frame: int | None, fps: int
+) -> None:
     """Render sample INDEX of dataset NAME as a 3-D skeleton animation (.gif) or frames (.png)."""
     from ..data import load_dataset
     from ..viz import render_sequences

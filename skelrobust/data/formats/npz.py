@@ -157,7 +157,10 @@ register_dataset(
     DatasetSpec(
         name="npz",
         loader=load,
-        description="Any dataset as a generic .npz (data, labels, layout, optional class_names, sample_ids, lengths); root = file or folder of <split>.npz",
+        description=(
+            "Any dataset as a generic .npz (data, labels, layout, optional class_names, sample_ids, lengths); "
+            "root = file or folder of <split>.npz"
+        ),
         layout="(from file)",
         num_classes=None,
         units="(from file)",

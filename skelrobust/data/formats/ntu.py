@@ -34,15 +34,22 @@ def _hint(variant: str) -> str:
 def _loader(variant: str):
     def load(split: str, root: Path | None, benchmark: str = "xsub") -> SkeletonDataset:
         if benchmark not in ntu.BENCHMARKS[variant]:
-            raise ConfigError(f"{variant} has no benchmark {benchmark!r}; choose from {', '.join(ntu.BENCHMARKS[variant])}")
+            choices = ", ".join(ntu.BENCHMARKS[variant])
+            raise ConfigError(f"{variant} has no benchmark {benchmark!r}; choose from {choices}")
         root = root if root is not None else default_root(variant)
         names = ntu.class_names(variant)
-        common: dict[str, Any] = {"name": variant, "split": split, "layout": get_layout("ntu25"), "class_names": names, "units": "m"}
-        ctr = root if root.is_file() and root.suffix == ".npz" else (find_ctrgcn_file(root, variant, benchmark) if root.is_dir() else None)
+        common: dict[str, Any] = {
+            "name": variant, "split": split, "layout": get_layout("ntu25"), "class_names": names, "units": "m",
+        }
+        if root.is_file() and root.suffix == ".npz":
+            ctr: Path | None = root
+        else:
+            ctr = find_ctrgcn_file(root, variant, benchmark) if root.is_dir() else None
         if ctr is not None:
             data, labels, lengths, ids = read_ctrgcn_npz(ctr, split, len(names))
             meta = {"benchmark": benchmark, "format": "ctrgcn-npz", "preprocessing": "CTR-GCN seq_translation (centred)"}
-            return SkeletonDataset(data=data, labels=labels, lengths=lengths, sample_ids=ids, source=str(ctr), meta=meta, **common)
+            return SkeletonDataset(data=data, labels=labels, lengths=lengths, sample_ids=ids, source=str(ctr),
+                                   meta=meta, **common)
         meta = read_meta(root, variant, _hint(variant))
         if meta.get("name") != variant:
             raise DataError(f"{root} holds a prepared {meta.get('name')!r} dataset, not {variant!r}")
