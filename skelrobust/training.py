@@ -224,7 +224,9 @@ def train_victim(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, warm, total))
     gen = torch.Generator().manual_seed(cfg.seed)
 
-    state: dict[str, Any] = {"epoch": 0, "best_val": -1.0, "best_epoch": 0, "train_seconds": 0.0, "history": []}
+    state: dict[str, Any] = {
+        "epoch": 0, "best_val": -1.0, "best_epoch": 0, "train_seconds": 0.0, "train_cpu_seconds": 0.0, "history": []
+    }
     last = out / "last.pt"
     record = _config_record(cfg, victim)
     if last.is_file():
@@ -232,7 +234,7 @@ def train_victim(
         log.info("resuming %s from epoch %d", out, state["epoch"])
 
     for epoch in range(state["epoch"], cfg.epochs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         victim.train()
         order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
         loss_sum, correct = 0.0, 0
@@ -256,6 +258,7 @@ def train_victim(
             bar.set_postfix(loss=f"{loss_value:.3f}")
         val_acc = evaluate(victim, train_ds, cfg.batch_size * 2, val_idx)
         state["train_seconds"] += time.perf_counter() - started
+        state["train_cpu_seconds"] += time.process_time() - cpu_started
         state["history"].append(
             {"epoch": epoch + 1, "loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx), "val_accuracy": val_acc}
         )
@@ -290,6 +293,7 @@ def train_victim(
         "n_test": len(test_ds),
         "num_parameters": sum(p.numel() for p in victim.network.parameters()),
         "train_seconds": round(state["train_seconds"], 2),
+        "train_cpu_seconds": round(state["train_cpu_seconds"], 2),
         "torch_threads": torch.get_num_threads(),
         "device": str(target),
         "command": command,

@@ -4,7 +4,8 @@ No weights can be downloaded at run time, so the package carries small ("lite") 
 embedded ``synthetic`` dataset. ``manifest.json`` lists them; each entry records
 
 ``victim``, ``dataset``, ``preset``, ``file`` (relative to this folder), ``sha256``, ``command`` (the exact
-``skelrobust train`` command), ``test_accuracy``, ``val_accuracy``, ``num_parameters``, ``train_seconds``,
+``skelrobust train`` command), ``test_accuracy``, ``val_accuracy``, ``num_parameters``, ``train_seconds`` (wall clock on the shared
+2-core build machine) and ``train_cpu_seconds``,
 ``build_config`` (the keyword overrides passed to the family's ``build``; usually empty), ``config`` (the
 resolved architecture configuration), ``num_classes`` and ``layout``.
 
@@ -60,3 +61,55 @@ def entry_path(entry: dict[str, Any], manifest: str | Path | None = None) -> Pat
     """Absolute path of an entry's checkpoint (``file`` is relative to the manifest's folder)."""
     base = Path(manifest).resolve().parent if manifest is not None else ZOO_DIR
     return base / entry["file"]
+
+
+def add_run(run_dir: str | Path, manifest: str | Path | None = None) -> dict[str, Any]:
+    """Ship a finished ``skelrobust train`` run: copy its ``best.pt`` into the zoo and (re)write its entry.
+
+    The checkpoint lands at ``<dataset>/<victim>-<preset>.pt`` next to the manifest; the entry carries the
+    run's metadata (command, accuracies, parameter count, training time, configuration). Used by the
+    maintainers when the lite zoo is retrained.
+    """
+    import shutil
+
+    from ..io import atomic_path, atomic_write_json, sha256_file
+
+    run = Path(run_dir)
+    try:
+        meta = json.loads((run / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{run}: no readable metadata.json ({exc}); is the training run finished?") from exc
+    path = Path(manifest) if manifest is not None else MANIFEST
+    rel = f"{meta['dataset']}/{meta['victim']}-{meta['preset']}.pt"
+    with atomic_path(path.parent / rel) as tmp:
+        shutil.copyfile(run / "best.pt", tmp)
+    digest = sha256_file(path.parent / rel)
+    if digest != meta["sha256"]:
+        raise CheckpointError(f"{run}/best.pt changed after training (sha256 {digest} != metadata {meta['sha256']})")
+    entry = {
+        "victim": meta["victim"],
+        "dataset": meta["dataset"],
+        "preset": meta["preset"],
+        "file": rel,
+        "sha256": digest,
+        "command": meta["command"],
+        "test_accuracy": meta["test_accuracy"],
+        "val_accuracy": meta["val_accuracy"],
+        "num_parameters": meta["num_parameters"],
+        "train_seconds": meta["train_seconds"],
+        "train_cpu_seconds": meta.get("train_cpu_seconds"),
+        "torch_threads": meta.get("torch_threads"),
+        "epochs": meta["epochs"],
+        "best_epoch": meta["best_epoch"],
+        "seed": meta["seed"],
+        "build_config": meta.get("build_config", {}),
+        "config": meta["config"],
+        "num_classes": meta["num_classes"],
+        "layout": meta["layout"],
+        "versions": meta.get("versions", {}),
+    }
+    kept = [e for e in entries(path) if (e["victim"], e["dataset"], e["preset"]) != (entry["victim"], entry["dataset"], entry["preset"])]
+    kept.append(entry)
+    kept.sort(key=lambda e: (e["dataset"], e["victim"], e["preset"]))
+    atomic_write_json(path, {"entries": kept})
+    return entry

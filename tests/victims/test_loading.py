@@ -211,3 +211,21 @@ def test_entry_point_family(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_device_and_eval_mode() -> None:
     victim = skelrobust.load_victim("mlp", num_classes=2, preset="lite", pretrained=False, device="cpu")
     assert not victim.training and next(victim.parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize("entry", zoo.entries(), ids=lambda e: f"{e['victim']}-{e['dataset']}-{e['preset']}")
+def test_shipped_zoo_entry(entry: dict) -> None:
+    """Each shipped checkpoint: present, small, hash as recorded, loads by name, and still classifies."""
+    from skelrobust.data import load_dataset
+    from skelrobust.training import evaluate
+
+    path = zoo.entry_path(entry)
+    assert path.stat().st_size < 2 * 1024 * 1024
+    assert sha256_file(path) == entry["sha256"]
+    assert 0.85 <= entry["test_accuracy"] <= 0.999
+    assert {"command", "num_parameters", "train_seconds", "config", "val_accuracy"} <= set(entry)
+    victim = skelrobust.load_victim(entry["victim"], dataset=entry["dataset"], preset=entry["preset"])
+    assert (victim.num_classes, victim.layout.name, victim.checkpoint_sha256) == (entry["num_classes"], entry["layout"], entry["sha256"])
+    ds = load_dataset(entry["dataset"], "test")
+    idx = np.linspace(0, len(ds) - 1, 96).round().astype(np.int64)
+    assert evaluate(victim, ds, 32, idx) >= entry["test_accuracy"] - 0.15

@@ -168,3 +168,19 @@ def test_cli_train_eval_and_victims(learn_dataset: str, tmp_path: Path) -> None:
     mlp = next(v for v in listing["victims"] if v["name"] == "mlp")
     assert mlp["presets"] == ["lite", "full"] and "ntu25" in mlp["layouts"]
     assert isinstance(listing["pretrained"], list)
+
+
+def test_finished_run_ships_to_the_zoo(learn_dataset: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skelrobust import load_victim, zoo
+
+    meta = train_victim(_cfg(learn_dataset, epochs=1), tmp_path / "run", command="skelrobust train X", progress=False)
+    manifest = tmp_path / "zoo" / "manifest.json"
+    entry = zoo.add_run(tmp_path / "run", manifest=manifest)
+    assert (tmp_path / "zoo" / "h3c-learn" / "mlp-lite.pt").is_file()
+    assert entry["file"] == "h3c-learn/mlp-lite.pt" and entry["sha256"] == meta["sha256"] and entry["command"] == "skelrobust train X"
+    assert zoo.add_run(tmp_path / "run", manifest=manifest) == entry  # idempotent: one entry per (victim, dataset, preset)
+    assert len(zoo.entries(manifest)) == 1
+    monkeypatch.setattr(zoo, "MANIFEST", manifest)
+    monkeypatch.setattr(zoo, "ZOO_DIR", manifest.parent)
+    victim = load_victim("mlp", dataset=learn_dataset, preset="lite", hidden=16, dropout=0.1)
+    assert victim.checkpoint_sha256 == meta["sha256"]
