@@ -234,10 +234,9 @@ class TASAR(Attack):
                     bayes = bayes - ctx.penalty(x_var)
                 if compat:
                     base_logits = head_logits(posterior.stage1.to(x.dtype), features).sum(0)
-                    fooled = self._fooled(base_logits.detach(), ctx)
-                    ctx.gradient_evaluations += evals_per_iter
-                    if bool(fooled.all()):
+                    if bool(self._fooled(base_logits.detach(), ctx).all()):
                         break  # the prior code stops the whole batch once the surrogate is fooled everywhere
+                    ctx.gradient_evaluations += evals_per_iter
                     (grad_b,) = torch.autograd.grad(bayes.sum(), x_var, retain_graph=self.temporal)
                     if self.temporal:
                         (grad_base,) = torch.autograd.grad(self._objective(base_logits[None], ctx).sum(), x_var)

@@ -175,6 +175,7 @@ def test_compat_mode_conventions(prepared, canonical_batch) -> None:
     # batch-level early stop on the stage-1 heads: labels they already get wrong stop the attack at once
     stopped = compat(x, (pred + 1) % 5, layout=get_layout("ntu25"), model=victim)
     assert stopped.iterations.tolist() == [0] * 4 and torch.equal(stopped.adversarial, x)
+    assert stopped.gradient_evaluations.tolist() == [0] * 4
     assert stopped.extras["tasar"]["stopped_early"]
 
 
@@ -206,3 +207,43 @@ def test_post_training_is_cached(tiny_victim, monkeypatch) -> None:
     assert torch.equal(first.mean, second.mean) and torch.equal(first.sqmean, second.sqmean)
     with pytest.raises(AssertionError, match="ran again"):  # another config is another key
         post_train(tiny_victim, data, HeadConfig(num_heads=2, epochs=1, batch_size=8, seed=1), progress=False)
+
+
+def _bayes_grad(attack, victim, x, y, heads):
+    xv = x.clone().requires_grad_(True)
+    logits = head_logits(heads, victim(xv))
+    ce = nn.functional.cross_entropy(logits.flatten(0, 1), y.repeat(heads.shape[0]), reduction="none")
+    return torch.autograd.grad(ce.view(heads.shape[0], -1).mean(0).sum(), xv)[0] * one_mask(x)
+
+
+def _normalise(g):
+    return g / g.abs().flatten(1).mean(1).clamp_min(1e-20).view(-1, 1, 1, 1, 1)
+
+
+def test_compat_accumulates_the_bayesian_gradient_without_reset(prepared, canonical_batch) -> None:
+    """compat (temporal off): x2 = x1 + 0.01 * norm(G0 + G1), the prior code's un-reset S; default: sign steps of G1."""
+    attack, victim = prepared
+    x, y = canonical_batch
+    with torch.no_grad():
+        y = head_logits(attack.posterior.stage1, victim(x)).sum(0).argmax(1)  # no early stop
+    for compat in ("robustbenchhar", None):
+        a = create_attack("tasar", eps=1.0, steps=2, compat=compat, temporal=False, alpha=0.01, **FAST)
+        a._posterior, a._surrogate_ref = attack._posterior, attack._surrogate_ref
+        out = a(x, y, layout=get_layout("ntu25"), model=victim, generator=torch.Generator().manual_seed(7))
+        gen = torch.Generator().manual_seed(7)
+        g0 = _bayes_grad(a, victim, x, y, a.posterior.sample(4, 1.5, gen))
+        x1 = x + 0.01 * (_normalise(g0) if compat else g0.sign())
+        g1 = _bayes_grad(a, victim, x1, y, a.posterior.sample(4, 1.5, gen))
+        x2 = x1 + 0.01 * (_normalise(g0 + g1) if compat else g1.sign())
+        assert torch.allclose(out.adversarial, x2, atol=1e-5), compat
+
+
+def test_motion_term_changes_the_default_attack(prepared, canonical_batch) -> None:
+    attack, victim = prepared
+    x, y = canonical_batch
+    outs = []
+    for temporal in (True, False):
+        a = create_attack("tasar", eps=0.05, steps=3, temporal=temporal, **FAST)
+        a._posterior, a._surrogate_ref = attack._posterior, attack._surrogate_ref
+        outs.append(a(x, y % 5, layout=get_layout("ntu25"), model=victim, generator=torch.Generator().manual_seed(0)))
+    assert not torch.equal(outs[0].adversarial, outs[1].adversarial)
