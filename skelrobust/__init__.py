@@ -5,11 +5,13 @@ own units. See ``README.md`` and ``DESIGN`` notes for the architecture.
 """
 
 from .attack import ATTACKS, Attack, AttackOutput, Budget, Constraint, Masks, ThreatModel, create_attack, register_attack
+from .constraints import BoneLengthConstraint, SmoothnessConstraint
 from .defense import DEFENSES, Defense, create_defense, register_defense
 from .data import DATASETS, SkeletonDataset, load_dataset, register_dataset
 from .errors import SkelRobustError
 from .layouts import LAYOUTS, SkeletonLayout, get_layout, register_layout
 from .loading import load_victim
+from .metrics import imperceptibility, summarize
 from .runner import RunConfig, run_benchmark
 from .version import __version__
 from .victim import VICTIMS, Victim, VictimFamily, register_victim
@@ -18,6 +20,7 @@ __all__ = [
     "ATTACKS",
     "Attack",
     "AttackOutput",
+    "BoneLengthConstraint",
     "Budget",
     "Constraint",
     "DATASETS",
@@ -28,6 +31,7 @@ __all__ = [
     "SkelRobustError",
     "SkeletonDataset",
     "SkeletonLayout",
+    "SmoothnessConstraint",
     "ThreatModel",
     "VICTIMS",
     "Victim",
@@ -36,6 +40,7 @@ __all__ = [
     "create_attack",
     "create_defense",
     "get_layout",
+    "imperceptibility",
     "load_dataset",
     "load_victim",
     "RunConfig",
@@ -45,4 +50,5 @@ __all__ = [
     "register_defense",
     "register_layout",
     "register_victim",
+    "summarize",
 ]
