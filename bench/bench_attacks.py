@@ -20,7 +20,6 @@ ST-GCN with random weights, else a tiny MLP. Prints a table and writes JSON (``-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

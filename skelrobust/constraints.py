@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
@@ -165,15 +164,16 @@ class SmoothnessConstraint(Constraint):
         self.cutoff = float(cutoff)
         self.weight = float(weight)
         self.rounds = int(rounds)
-        self._basis_key: tuple[Any, ...] | None = None
+        self._basis_key: torch.Tensor | None = None  # the presence pattern the cached basis was built for
         self._basis: torch.Tensor | None = None
 
     def _dct_basis(self, x: torch.Tensor) -> torch.Tensor:
-        """Orthonormal truncated DCT-II basis ``(N, M, T, K)`` over each person's valid frames (cached per ``x``)."""
-        key = (x.data_ptr(), tuple(x.shape), x.device, x.dtype, x._version)
-        if self._basis_key == key and self._basis is not None:
+        """Orthonormal truncated DCT-II basis ``(N, M, T, K)`` over each person's valid frames (cached per presence pattern)."""
+        present = presence(x).permute(0, 2, 1)  # (N, M, T): the basis depends on nothing else
+        cached = self._basis_key
+        if cached is not None and self._basis is not None and cached.shape == present.shape and cached.device == present.device \
+                and self._basis.dtype == x.dtype and torch.equal(cached, present):
             return self._basis
-        present = presence(x).permute(0, 2, 1)  # (N, M, T)
         rank = present.cumsum(dim=2) - 1  # position among the valid frames
         length = present.sum(dim=2, keepdim=True)  # (N, M, 1)
         keep = torch.ceil(self.cutoff * length.to(x.dtype)).clamp_min(1)  # frequencies kept per person
@@ -184,7 +184,7 @@ class SmoothnessConstraint(Constraint):
         scale = torch.where(k == 0, torch.sqrt(1.0 / lf), torch.sqrt(2.0 / lf))
         basis = torch.cos(angle) * scale
         basis = basis * present.unsqueeze(-1) * (k < keep.unsqueeze(-1))
-        self._basis_key, self._basis = key, basis
+        self._basis_key, self._basis = present, basis
         return basis
 
     def project(

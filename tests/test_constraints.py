@@ -157,3 +157,14 @@ def test_invalid_options(factory, match) -> None:
 def test_to_dict_records_parameters() -> None:
     d = SmoothnessConstraint("lowpass", cutoff=0.3).to_dict()
     assert d == {"type": "SmoothnessConstraint", "mode": "lowpass", "cutoff": 0.3, "weight": 1e5, "rounds": 1}
+
+
+def test_lowpass_basis_follows_the_batch_not_the_buffer(clip) -> None:
+    x, delta, mask = clip
+    c = SmoothnessConstraint()
+    c.project(delta, x, NTU, mask=mask)
+    y = x.clone()
+    y[2, :, 10:] = 0.0  # same shape, different valid frames
+    reused = c.project(delta * Masks().tensor(y), y, NTU)
+    fresh = SmoothnessConstraint().project(delta * Masks().tensor(y), y, NTU)
+    assert torch.allclose(reused, fresh) and reused[2, :, 10:].abs().max() == 0
