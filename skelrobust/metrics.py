@@ -7,20 +7,17 @@ where all ``k + 1`` frames involved are valid for that person.
 
 With ``x`` clean and ``x'`` adversarial, ``(N, C, T, V, M)``, and ``delta = x' - x``:
 
-=========================  =================================================================  ==============
-name                       definition (per sample)                                             unit
-=========================  =================================================================  ==============
-``linf``                   ``max |delta|`` over valid entries                                  data units
-``l2``                     ``||delta||_F`` over valid entries                                  data units
-``mean_joint_displacement`` mean over valid ``(t, j, m)`` of ``||x'_tj - x_tj||_2``            data units
-``bone_length_abs_error``  mean over valid ``(t, m)`` and bones of ``| ||B'|| - ||B|| |``      data units
-``bone_length_rel_error``  same divided by ``||B||``; bones of zero clean length are skipped   unitless
-``velocity_deviation``     mean over valid differences and joints of ``||d x' - d x||_2``      units / frame
-``acceleration_deviation`` same with second differences                                        units / frame^2
-``jerk_deviation``         same with third differences                                         units / frame^3
-``delta_p``                Lu et al. 2023 (hard no-box) three-term reading, see below           data units
-``smart_perceptual_loss``  SMART's perceptual loss (variant ``smart``), see below               see below
-=========================  =================================================================  ==============
+- ``linf``: ``max |delta|`` over valid entries (data units);
+- ``l2``: ``||delta||_F`` over valid entries (data units);
+- ``mean_joint_displacement``: mean over valid ``(t, j, m)`` of ``||x'_tj - x_tj||_2`` (data units);
+- ``bone_length_abs_error``: mean over valid ``(t, m)`` and bones of ``| ||B'|| - ||B|| |`` (data units);
+- ``bone_length_rel_error``: the same divided by ``||B||``, bones of zero clean length skipped (unitless);
+- ``velocity_deviation``: mean over valid differences and joints of ``||d x' - d x||_2`` (units / frame);
+- ``acceleration_deviation``: the same with second differences (units / frame^2);
+- ``jerk_deviation``: the same with third differences (units / frame^3);
+- ``delta_p``: Lu et al. 2023 (hard no-box), three-term reading, see below (data units);
+- ``delta_p_two_term``: the same without the acceleration term, as Eq. 15 is printed (data units);
+- ``smart_perceptual_loss``: SMART's perceptual loss (variant ``smart``), see below.
 
 Bones are the layout's ``(child, parent)`` pairs, ``B_tj = x_tj - x_t,parent(j)``. Means over an empty set
 (a sample with no valid frame, or too few for a difference) are NaN; :func:`summarize` ignores NaNs.
@@ -69,8 +66,19 @@ METRICS: tuple[str, ...] = (
     "acceleration_deviation",
     "jerk_deviation",
     "delta_p",
+    "delta_p_two_term",
     "smart_perceptual_loss",
 )
+
+def metric_units(unit: str) -> dict[str, str]:
+    """Unit of each metric of :data:`METRICS` for data in ``unit`` (e.g. ``m``), as recorded with results."""
+    per_frame = {"velocity_deviation": 1, "acceleration_deviation": 2, "jerk_deviation": 3}
+    units = {name: unit for name in METRICS}
+    units.update({name: f"{unit}/frame" + (f"^{k}" if k > 1 else "") for name, k in per_frame.items()})
+    units["bone_length_rel_error"] = "1"
+    units["smart_perceptual_loss"] = f"{unit}^2 and {unit}^2/s^4 mixed (a loss; see skelrobust.metrics)"
+    return units
+
 
 #: SMART perceptual-loss variants accepted by :func:`smart_perceptual_loss`.
 SMART_VARIANTS: tuple[str, ...] = ("smart", "robustbenchhar")
@@ -243,7 +251,9 @@ def imperceptibility(x: torch.Tensor, x_adv: torch.Tensor, layout: SkeletonLayou
         a_term = (a_norm * valid_windows(present, 2).to(x.dtype)).flatten(1).sum(dim=1)
     else:
         a_term = torch.zeros_like(s_term)
-    out["delta_p"] = torch.where(frames > 0, (s_term + b_term + a_term) / frames.clamp_min(1), x.new_full((n,), math.nan))
+    nan = x.new_full((n,), math.nan)
+    out["delta_p"] = torch.where(frames > 0, (s_term + b_term + a_term) / frames.clamp_min(1), nan)
+    out["delta_p_two_term"] = torch.where(frames > 0, (s_term + b_term) / frames.clamp_min(1), nan)
 
     out["smart_perceptual_loss"] = smart_perceptual_loss(x, x_adv, layout, present=present)
     return {k: v.cpu() for k, v in out.items()}

@@ -10,7 +10,7 @@ import torch
 
 from skelrobust.errors import ConfigError, LayoutMismatchError
 from skelrobust.layouts import SkeletonLayout, get_layout
-from skelrobust.metrics import METRICS, imperceptibility, presence, smart_joint_weights, smart_perceptual_loss, summarize
+from skelrobust.metrics import METRICS, imperceptibility, metric_units, presence, smart_joint_weights, smart_perceptual_loss, summarize
 
 # A 3-joint chain 0 <- 1 <- 2 (root 0); joint 1 is the only torso joint.
 CHAIN = SkeletonLayout(
@@ -63,6 +63,7 @@ def test_single_joint_bump_hand_computed() -> None:
     assert m["jerk_deviation"].item() == pytest.approx(3.0 / 6)
     # delta_p: S term 0.5; bone-vector term 0.5; acceleration term 0.5+1+0.5; over 5 frames
     assert m["delta_p"].item() == pytest.approx((0.5 + 0.5 + 2.0) / 5)
+    assert m["delta_p_two_term"].item() == pytest.approx((0.5 + 0.5) / 5)
     # SMART (variant smart): L_pos = 0.02*0.25; L_bone = 0.25; L_acc = (0.25+1+0.25)*30**4
     l_pos, l_bone, l_acc = 0.02 * 0.25, 0.25, 1.5 * 30**4
     expected = 0.4 * l_pos + 0.6 * (0.7 * l_bone + 0.3 * l_acc)
@@ -148,3 +149,10 @@ def test_summarize_mean_median_nan_and_where() -> None:
     assert math.isnan(s["a"]) and s["b"] == 4.0
     with pytest.raises(ConfigError, match="where"):
         summarize(per, where=np.array([True]))
+
+
+def test_metric_units() -> None:
+    units = metric_units("m")
+    assert set(units) == set(METRICS)
+    assert units["l2"] == "m" and units["bone_length_rel_error"] == "1"
+    assert units["velocity_deviation"] == "m/frame" and units["jerk_deviation"] == "m/frame^3"
