@@ -293,6 +293,17 @@ def _fingerprint(dataset: SkeletonDataset) -> str:
     return digest.hexdigest()
 
 
+def _weights_hash(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's state dict (names and values), so changed weights are never resumed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _config_hash(obj: dict[str, Any]) -> str:
     import hashlib
 
@@ -441,7 +452,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
         "attacked_model": roles.attacked,
         "oracle": roles.oracle,
         "selection_model": roles.selection,
-        "model_weights": {n: metadata[n].get("checkpoint_sha256") for n in {roles.attacked, roles.oracle, roles.selection} if n},
+        "model_weights": {n: _weights_hash(models[n]) for n in {roles.attacked, roles.oracle, roles.selection} if n},
         "dataset": cfg.dataset,
         "root": cfg.root,
         "dataset_fingerprint": _fingerprint(dataset),
