@@ -80,8 +80,43 @@ class TVARFit:
     cv_mse: np.ndarray
 
 
+def _inv2(m: torch.Tensor) -> torch.Tensor:
+    """Inverse of symmetric 2x2 matrices ``(..., 2, 2)`` in closed form (no per-matrix LAPACK call)."""
+    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 1, 1]
+    det = a * c - b * b
+    inv = torch.stack((torch.stack((c, -b), -1), torch.stack((-b, a), -1)), -2)
+    return inv / det.unsqueeze(-1).unsqueeze(-1)
+
+
+def _solve_level(
+    a00: torch.Tensor, a01: torch.Tensor, a11: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor
+) -> torch.Tensor:
+    """Level block ``theta0`` of ``[[A00, A01], [A01^T, A11]] [theta0; theta1] = [b0; b1]`` (blocks ``(..., p, p)``).
+
+    A tiny ridge (1e-12 of the mean diagonal) keeps rank-deficient windows finite. ``p <= 2`` uses the Schur
+    complement with closed-form inverses (vectorised elementwise); larger ``p`` a batched LU solve. ``A00``, ``A11``
+    must be symmetric (normal equations are); ``A01`` may be general (``A10 = A01^T``).
+    """
+    p = a00.shape[-1]
+    scale = (torch.diagonal(a00, dim1=-2, dim2=-1).sum(-1) + torch.diagonal(a11, dim1=-2, dim2=-1).sum(-1)).abs()
+    ridge = (scale / (2 * p) * 1e-12 + 1e-300).unsqueeze(-1).unsqueeze(-1)
+    eye = torch.eye(p, dtype=a00.dtype, device=a00.device)
+    a00 = a00 + ridge * eye
+    a11 = a11 + ridge * eye
+    if p == 1:
+        det = a00[..., 0, 0] * a11[..., 0, 0] - a01[..., 0, 0] ** 2
+        return ((b0[..., 0] * a11[..., 0, 0] - a01[..., 0, 0] * b1[..., 0]) / det).unsqueeze(-1)
+    if p == 2:
+        k = a01 @ _inv2(a11)  # A01 A11^-1
+        schur = a00 - k @ a01.transpose(-1, -2)
+        rhs = b0 - (k @ b1.unsqueeze(-1)).squeeze(-1)
+        return (_inv2(schur) @ rhs.unsqueeze(-1)).squeeze(-1)
+    a = torch.cat((torch.cat((a00, a01), -1), torch.cat((a01.transpose(-1, -2), a11), -1)), -2)
+    return torch.linalg.solve(a, torch.cat((b0, b1), -1).unsqueeze(-1)).squeeze(-1)[..., :p]
+
+
 def _local_linear(
-    x_lags: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, dist: torch.Tensor
+    x_lags: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, dist: torch.Tensor, chunk: int = 8
 ) -> torch.Tensor:
     """Local-linear coefficients for every series, bandwidth and target row.
 
@@ -90,26 +125,34 @@ def _local_linear(
         y: ``(S, R)`` responses.
         weights: ``(H, R, R)`` kernel weights ``w[h, t, s]`` of row ``s`` in the fit at row ``t``.
         dist: ``(R, R)`` ``z_s - z_t``.
+        chunk: Bandwidths per batch (bounds memory).
 
     Returns:
         ``(H, S, R, p)`` coefficients (the level block of the local-linear fit).
+
+    The weighted normal equations at row ``t`` are kernel-weighted moments of ``X X^T`` and ``X y`` times
+    ``1, d, d^2`` (``d = z_s - z_t``): one matrix product over all series at once.
     """
-    p = x_lags.shape[-1]
-    outer = x_lags.unsqueeze(-1) * x_lags.unsqueeze(-2)  # (S, R, p, p)
-    xy = x_lags * y.unsqueeze(-1)  # (S, R, p)
-    w0, w1, w2 = weights, weights * dist, weights * dist * dist
-    a00 = torch.einsum("hts,nsij->hntij", w0, outer)
-    a01 = torch.einsum("hts,nsij->hntij", w1, outer)
-    a11 = torch.einsum("hts,nsij->hntij", w2, outer)
-    b0 = torch.einsum("hts,nsi->hnti", w0, xy)
-    b1 = torch.einsum("hts,nsi->hnti", w1, xy)
-    a = torch.cat((torch.cat((a00, a01), -1), torch.cat((a01, a11), -1)), -2)  # (H, S, R, 2p, 2p)
-    b = torch.cat((b0, b1), -1)
-    scale = torch.diagonal(a, dim1=-2, dim2=-1).sum(-1).abs() / (2 * p)
-    ridge = (scale * 1e-12 + 1e-300).unsqueeze(-1).unsqueeze(-1)
-    eye = torch.eye(2 * p, dtype=a.dtype, device=a.device)
-    theta = torch.linalg.solve(a + ridge * eye, b.unsqueeze(-1)).squeeze(-1)
-    return theta[..., :p]
+    num, rows, p = x_lags.shape
+    pp = p * p
+    outer = (x_lags.unsqueeze(-1) * x_lags.unsqueeze(-2)).reshape(num, rows, pp)
+    xy = x_lags * y.unsqueeze(-1)
+    stats = torch.cat((outer, xy), -1).permute(1, 0, 2).reshape(rows, num * (pp + p))  # (R, S * (pp + p))
+    out = []
+    for start in range(0, weights.shape[0], chunk):
+        w = weights[start : start + chunk]
+        h = w.shape[0]
+        kernels = torch.stack((w, w * dist, w * dist * dist))  # (3, h, R, R)
+        moments = (kernels.reshape(3 * h * rows, rows) @ stats).view(3, h, rows, num, pp + p)
+        theta = _solve_level(
+            moments[0, ..., :pp].reshape(h, rows, num, p, p),
+            moments[1, ..., :pp].reshape(h, rows, num, p, p),
+            moments[2, ..., :pp].reshape(h, rows, num, p, p),
+            moments[0, ..., pp:],
+            moments[1, ..., pp:],
+        )  # (h, R, S, p)
+        out.append(theta.permute(0, 2, 1, 3))
+    return torch.cat(out)
 
 
 def fit_tvar(

@@ -125,3 +125,16 @@ def test_cache_is_per_sample_and_aligned(tmp_path) -> None:
     c1, _ = cache.taps(y[:1], ["s0"])
     assert len(list(tmp_path.glob("*.npz"))) == 4
     assert not torch.equal(c1[0], a1[0])
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_block_solver_matches_lu(p: int) -> None:
+    from skelrobust.tvar import _solve_level
+
+    g = torch.Generator().manual_seed(p)
+    z = torch.randn(200, 2 * p, 20, generator=g, dtype=torch.float64)
+    a = z @ z.transpose(1, 2)  # symmetric positive definite, general off-diagonal block
+    b = torch.randn(200, 2 * p, generator=g, dtype=torch.float64)
+    ref = torch.linalg.solve(a, b.unsqueeze(-1)).squeeze(-1)[:, :p]
+    got = _solve_level(a[:, :p, :p], a[:, :p, p:], a[:, p:, p:], b[:, :p], b[:, p:])
+    assert torch.allclose(got, ref, rtol=1e-7, atol=1e-9)
