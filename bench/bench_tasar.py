@@ -153,21 +153,49 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
     from skelrobust.config import dataset_config
     from skelrobust.runner import RunConfig, run_benchmark
 
-    victims = [v for v in dataset_config("synthetic").get("victims", []) if v != args.surrogate]
+    victims = args.victims.split(",") if args.victims else dataset_config("synthetic").get("victims", [])
+    victims = [v for v in victims if v != args.surrogate]
+    checkpoints = dict(text.split("=", 1) for text in args.checkpoint)
     out = Path(args.run_root)
     table: dict[str, dict[str, Any]] = {}
     for attack in ("tasar", "ifgsm", "mifgsm", "pgd"):
         cfg = RunConfig(
             attack=attack, victims=victims, dataset="synthetic", surrogate=args.surrogate, eps=args.eps,
             steps=args.steps, n_samples=args.n_samples, batch_size=args.batch_size, seed=0, device="cpu",
+            checkpoints=checkpoints,
         )
         start = time.perf_counter()
         results = run_benchmark(cfg, out / f"{attack}-{args.surrogate}", progress=True)
         table[attack] = {"results": results, "wall_s": time.perf_counter() - start}
-    print(f"transfer from {args.surrogate}, eps {args.eps}, {args.steps} steps, {args.n_samples} samples")
-    print(json.dumps({a: v["wall_s"] for a, v in table.items()}, indent=1))
-    return {"surrogate": args.surrogate, "victims": victims, "runs": {a: str(out / f"{a}-{args.surrogate}") for a in table},
-            "results": {a: v["results"] for a, v in table.items()}, "wall_s": {a: v["wall_s"] for a, v in table.items()}}
+    print(f"transfer from {args.surrogate}, linf eps {args.eps}, {args.steps} steps, {args.n_samples} samples "
+          "(transfer SR = unconditional success rate; cond. = on samples the victim gets right)")
+    print(f"  {'attack':<8s} " + " ".join(f"{v:>22s}" for v in victims) + f" {'white-box':>10s} {'wall':>8s}")
+    for attack, entry in table.items():
+        cells = {c["victim"]: c for c in entry["results"]["victims"] if c["defense"] == "none"}
+        text = " ".join(
+            f"{_pct(cells[v]['transfer_success_rate'])} (cond {_pct(cells[v]['conditional_transfer_success_rate'])})".rjust(22)
+            for v in victims
+        )
+        wb = entry["results"].get("white_box_success_rate")
+        print(f"  {attack:<8s} {text} {_pct(wb):>10s} {entry['wall_s']:7.0f}s")
+    return {
+        "surrogate": args.surrogate, "victims": victims, "eps": args.eps, "steps": args.steps, "n_samples": args.n_samples,
+        "runs": {a: str(out / f"{a}-{args.surrogate}") for a in table},
+        "transfer_success_rate": {
+            a: {c["victim"]: c["transfer_success_rate"] for c in v["results"]["victims"] if c["defense"] == "none"}
+            for a, v in table.items()
+        },
+        "conditional_transfer_success_rate": {
+            a: {c["victim"]: c["conditional_transfer_success_rate"] for c in v["results"]["victims"] if c["defense"] == "none"}
+            for a, v in table.items()
+        },
+        "white_box_success_rate": {a: v["results"].get("white_box_success_rate") for a, v in table.items()},
+        "wall_s": {a: v["wall_s"] for a, v in table.items()},
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def main() -> None:
@@ -181,6 +209,9 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.01)
     parser.add_argument("--n-samples", type=int, default=128)
     parser.add_argument("--run-root", default="runs/bench_tasar")
+    parser.add_argument("--victims", default=None, help="transfer: comma-separated victims (default: benchmark.yaml's)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                        help="transfer: weights of a model instead of the zoo (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default=None, help="JSON file (default bench/results/tasar_<part>_<surrogate>.json)")
     args = parser.parse_args()
