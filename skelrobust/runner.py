@@ -47,7 +47,7 @@ from .data import DATASETS, SkeletonDataset, load_dataset
 from .defense import Defense, create_defense
 from .errors import ConfigError, LayoutMismatchError, UnsupportedError
 from .io import atomic_path, atomic_write_json, atomic_write_text
-from .metrics import imperceptibility, summarize
+from .metrics import imperceptibility, metric_units, summarize
 from .provenance import RESULTS_SCHEMA_VERSION, provenance
 from .registry import is_object_spec, load_object
 from .results import cell_summary, format_table, jsonable, sample_records
@@ -657,28 +657,13 @@ def _evaluate(
         "defenses": {name: d.config() for name, d in defenses.items()},
         "imperceptibility": {k: v for k, v in summary.items() if not k.endswith("_median")},
         "imperceptibility_median": {k[: -len("_median")]: v for k, v in summary.items() if k.endswith("_median")},
-        "imperceptibility_units": _metric_units(per_sample, unit),
+        "imperceptibility_units": {k: v for k, v in metric_units(unit).items() if k in per_sample},
         "imperceptibility_scope": "mean (and median) over all attacked samples, per person and valid frames only",
         "success_definition": "targeted: adversarial prediction == target" if cfg.targeted else "untargeted: adversarial prediction != label",
         "attack_extras": [json.loads(str(s["extras"])) for s in shards],
         "files": {"samples": SAMPLES_FILE, "adversarial": ADVERSARIAL_FILE, "attack_set": ATTACK_SET_FILE},
     }
     return results, records
-
-
-def _metric_units(per_sample: dict[str, np.ndarray], unit: str) -> dict[str, str]:
-    units = {}
-    for name in per_sample:
-        if name == "bone_length_rel_error":
-            units[name] = "1"
-        elif name.endswith("_deviation"):
-            k = {"velocity": 1, "acceleration": 2, "jerk": 3}.get(name.split("_")[0], 1)
-            units[name] = f"{unit}/frame" + (f"^{k}" if k > 1 else "")
-        elif name in ("smart_perceptual_loss", "delta_p"):
-            units[name] = "see skelrobust.metrics"
-        else:
-            units[name] = unit
-    return units
 
 
 def _write_outputs(
