@@ -65,6 +65,7 @@ def test_cli_run_end_to_end(data_dir: Path, tmp_path: Path) -> None:
                  "velocity_deviation", "acceleration_deviation", "jerk_deviation"):
         assert isinstance(res["imperceptibility"][name], float)
     assert 0 < res["imperceptibility"]["linf"] <= 0.05 + 1e-6
+    assert res["imperceptibility_units"]["linf"] == "m" and res["imperceptibility_units"]["bone_length_rel_error"] == "1"
     assert res["timing"]["surrogate_gradient_evaluations"] == 10 * 3 and res["timing"]["seconds"] > 0
 
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
