@@ -12,20 +12,14 @@ zero-padded to the longest sequence of the whole dataset, so both splits share T
 
 from __future__ import annotations
 
-import logging
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from ...errors import DataError, DatasetNotPreparedError
-from ...layouts import get_layout
-from ..arrays import pad_stack
-from ..base import SkeletonDataset
-from ..registry import DatasetSpec, register_dataset
-
-logger = logging.getLogger(__name__)
+from ...errors import DataError
+from ..registry import register_dataset
+from ._per_file import PerFileFormat
 
 NAME = "utd-mhad"
 CLASS_NAMES = [
@@ -67,69 +61,21 @@ def read_utd_file(path: Path) -> np.ndarray:
     return skel.transpose(2, 0, 1).astype(np.float32)
 
 
-def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
-    """Name, size and modification time of every data file: the cache key of :func:`_read_all`."""
-    return tuple(
-        (p.name, st.st_size, st.st_mtime_ns)
-        for p in sorted(root.iterdir()) if p.name.endswith("_skeleton.mat") for st in (p.stat(),)
-    )
-
-
-@lru_cache(maxsize=4)
-def _read_all(root: Path, signature: tuple[tuple[str, int, int], ...]) -> tuple[tuple[tuple[str, np.ndarray, int, int], ...], dict]:
-    files = sorted(p for p in root.iterdir() if p.name.endswith("_skeleton.mat"))
-    if not files:
-        raise DatasetNotPreparedError(f"no aA_sS_tT_skeleton.mat files in {root}; pass --root to UTD-MHAD's Skeleton folder")
-    samples, skipped, dropped = [], [], 0
-    for path in files:
-        m = _FILE_RE.match(path.name)
-        if m is None:
-            raise DataError(f"{path}: file name is not of the form aA_sS_tT_skeleton.mat")
-        action, subject, _ = (int(g) for g in m.groups())
-        if not 1 <= action <= len(CLASS_NAMES):
-            raise DataError(f"{path}: action a{action} out of range, expected a1..a{len(CLASS_NAMES)}")
-        seq = read_utd_file(path)
-        tracked = np.abs(seq).max(axis=(1, 2)) > 0
-        sample_id = path.name[: -len("_skeleton.mat")]
-        if not tracked.any():
-            skipped.append(sample_id)
-            logger.info("%s: skipping %s, all coordinates are zero", NAME, sample_id)
-            continue
-        dropped += int((~tracked).sum())
-        samples.append((sample_id, seq[tracked].transpose(2, 0, 1)[..., None], action - 1, subject))
-    return tuple(samples), {"skipped": skipped, "dropped_frames": dropped, "files": len(files)}
-
-
-def load(split: str, root: Path | None) -> SkeletonDataset:
-    if root is None or not root.is_dir():
-        raise DatasetNotPreparedError(f"{NAME} needs --root: the folder holding the aA_sS_tT_skeleton.mat files")
-    if not any(root.glob("*_skeleton.mat")) and (root / "Skeleton").is_dir():
-        root = root / "Skeleton"
-    samples, report = _read_all(root.resolve(), _signature(root))
-    frames = max(s[1].shape[1] for s in samples)
-    chosen = [s for s in samples if (s[3] % 2 == 1) == (split == "train")]
-    data = pad_stack([s[1] for s in chosen], frames=frames, persons=1)
-    meta = {
-        "skipped": {"count": len(report["skipped"]), "samples": list(report["skipped"]), "rule": "all coordinates zero"},
-        "dropped_frames": report["dropped_frames"],
-        "files": report["files"],
-        "subjects": sorted({s[3] for s in chosen}),
-    }
-    return SkeletonDataset(name=NAME, split=split, data=data, labels=np.array([s[2] for s in chosen], dtype=np.int64),
-                           layout=get_layout("utd20"), class_names=list(CLASS_NAMES), sample_ids=[s[0] for s in chosen],
-                           lengths=np.array([s[1].shape[1] for s in chosen], dtype=np.int64), units="m",
-                           source=str(root), meta=meta)
-
+FORMAT = PerFileFormat(
+    name=NAME,
+    suffix="_skeleton.mat",
+    pattern="aA_sS_tT_skeleton.mat",
+    file_re=_FILE_RE,
+    class_names=CLASS_NAMES,
+    layout="utd20",
+    reader=read_utd_file,
+    root_hint="UTD-MHAD's Skeleton folder",
+    subfolder="Skeleton",
+)
 
 register_dataset(
-    DatasetSpec(
-        name=NAME,
-        loader=load,
+    FORMAT.spec(
         description="UTD-MHAD skeletons (27 actions, Kinect v1, 1 person), original .mat files; odd subjects train; root = their folder",
-        layout="utd20",
-        num_classes=27,
-        units="m",
-        needs_root=True,
         prepare_hint="Pass --root to UTD-MHAD's Skeleton folder (aA_sS_tT_skeleton.mat files).",
     )
 )
