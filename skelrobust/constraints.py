@@ -67,6 +67,15 @@ def _check_mode(owner: str, mode: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{owner}: mode must be one of {', '.join(allowed)}, got {mode!r}")
 
 
+def _check_weight_rounds(owner: str, weight: float, rounds: int) -> tuple[float, int]:
+    """The validated ``(weight, rounds)`` options every built-in constraint has."""
+    if not math.isfinite(weight) or weight < 0:
+        raise ConfigError(f"{owner}: weight must be finite and >= 0, got {weight!r}")
+    if rounds < 1:
+        raise ConfigError(f"{owner}: rounds must be >= 1, got {rounds!r}")
+    return float(weight), int(rounds)
+
+
 class BoneLengthConstraint(Constraint):
     """Keep bone lengths at their clean values (hard projection) or penalise their deviation (soft).
 
@@ -90,13 +99,8 @@ class BoneLengthConstraint(Constraint):
 
     def __init__(self, mode: str = "project", weight: float = 1e4, rounds: int = 1) -> None:
         _check_mode("BoneLengthConstraint", mode, ("project", "penalty"))
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"BoneLengthConstraint: weight must be finite and >= 0, got {weight!r}")
-        if rounds < 1:
-            raise ConfigError(f"BoneLengthConstraint: rounds must be >= 1, got {rounds!r}")
+        self.weight, self.rounds = _check_weight_rounds("BoneLengthConstraint", weight, rounds)
         self.mode = mode
-        self.weight = float(weight)
-        self.rounds = int(rounds)
 
     def project(
         self, delta: torch.Tensor, x: torch.Tensor, layout: SkeletonLayout, mask: torch.Tensor | None = None
@@ -156,14 +160,9 @@ class SmoothnessConstraint(Constraint):
         _check_mode("SmoothnessConstraint", mode, ("lowpass", "penalty"))
         if not 0 < cutoff <= 1:
             raise ConfigError(f"SmoothnessConstraint: cutoff must be in (0, 1], got {cutoff!r}")
-        if not math.isfinite(weight) or weight < 0:
-            raise ConfigError(f"SmoothnessConstraint: weight must be finite and >= 0, got {weight!r}")
-        if rounds < 1:
-            raise ConfigError(f"SmoothnessConstraint: rounds must be >= 1, got {rounds!r}")
+        self.weight, self.rounds = _check_weight_rounds("SmoothnessConstraint", weight, rounds)
         self.mode = mode
         self.cutoff = float(cutoff)
-        self.weight = float(weight)
-        self.rounds = int(rounds)
         self._basis_key: torch.Tensor | None = None  # the presence pattern the cached basis was built for
         self._basis: torch.Tensor | None = None
 
