@@ -73,18 +73,18 @@ from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attac
 from skelrobust.bayesian_heads import HeadConfig, HeadPosterior, head_logits, post_train, state_dict_sha256
 from skelrobust.errors import ConfigError, LayoutMismatchError
 from skelrobust.layouts import SkeletonLayout
+from skelrobust.steps import ROBUSTBENCHHAR_STEP, fooled, mean_abs_normalise
 from skelrobust.tvar import TVARCache, motion_gradient
 
 log = logging.getLogger(__name__)
 
-#: The prior code's fixed step (data units).
-_COMPAT_STEP = 0.01
+#: Floor of ``mean|g|`` in the per-sample normalisation (TASAR's own, smaller than the steps default).
+_MEAN_ABS_FLOOR = 1e-20
 
 
 def _mean_abs_normalise(g: torch.Tensor) -> torch.Tensor:
     """``g / mean|g|`` per sample over (C, T, V, M) (zero stays zero)."""
-    scale = g.abs().flatten(1).mean(1).clamp_min(1e-20).view(-1, 1, 1, 1, 1)
-    return g / scale
+    return mean_abs_normalise(g, floor=_MEAN_ABS_FLOOR)
 
 
 @register_attack("tasar", paper="Diao et al., ICLR 2025", needs_training_data=True)
@@ -153,7 +153,7 @@ class TASAR(Attack):
         if self.alpha is not None:
             return float(self.alpha)
         if self.compat == "robustbenchhar":
-            return _COMPAT_STEP
+            return ROBUSTBENCHHAR_STEP
         return float(torch.as_tensor(self.budget.eps).max()) / self.steps
 
     @property
@@ -201,10 +201,6 @@ class TASAR(Attack):
         ce = F.cross_entropy(logits.reshape(p * n, c), target.repeat(p), reduction="none").view(p, n)
         return -ce if ctx.target is not None else ce
 
-    def _fooled(self, logits: torch.Tensor, ctx: AttackContext) -> torch.Tensor:
-        pred = logits.argmax(1)
-        return pred == ctx.target if ctx.target is not None else pred != ctx.labels
-
     def run(self, ctx: AttackContext) -> torch.Tensor:
         model = ctx.model
         posterior = self.posterior
@@ -234,7 +230,7 @@ class TASAR(Attack):
                     bayes = bayes - ctx.penalty(x_var)
                 if compat:
                     base_logits = head_logits(posterior.stage1.to(x.dtype), features).sum(0)
-                    if bool(self._fooled(base_logits.detach(), ctx).all()):
+                    if bool(fooled(ctx, base_logits.detach()).all()):
                         break  # the prior code stops the whole batch once the surrogate is fooled everywhere
                     ctx.gradient_evaluations += evals_per_iter
                     (grad_b,) = torch.autograd.grad(bayes.sum(), x_var, retain_graph=self.temporal)

@@ -1,6 +1,6 @@
 """Shared pieces of iterative gradient attacks: step rules, gradient normalisations and the ascent loop.
 
-Used by ``pgd``, ``ifgsm``, ``mifgsm`` and ``smart`` (and available to any attack plugin). All functions
+Used by ``pgd``, ``ifgsm``, ``mifgsm``, ``smart`` and ``tasar`` (and available to any attack plugin). All functions
 work batch-wise on ``(N, C, T, V, M)`` tensors, per sample where a norm is involved, on the input's device.
 
 Step rules:
@@ -41,9 +41,12 @@ def l2_normalise(grad: torch.Tensor) -> torch.Tensor:
     return grad / _per_sample(grad.flatten(1).norm(dim=1).clamp_min(_TINY))
 
 
-def mean_abs_normalise(grad: torch.Tensor) -> torch.Tensor:
-    """``grad / mean|grad|`` per sample over all its entries (RobustBenchHAR's normalisation)."""
-    return grad / _per_sample(grad.abs().flatten(1).mean(dim=1).clamp_min(_TINY))
+def mean_abs_normalise(grad: torch.Tensor, floor: float = _TINY) -> torch.Tensor:
+    """``grad / mean|grad|`` per sample over all its entries (RobustBenchHAR's normalisation).
+
+    ``mean|grad|`` is clamped at ``floor`` so that zero gradients stay zero.
+    """
+    return grad / _per_sample(grad.abs().flatten(1).mean(dim=1).clamp_min(floor))
 
 
 def frame_normalise(grad: torch.Tensor, eps: float = 1e-18) -> torch.Tensor:
