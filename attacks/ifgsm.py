@@ -7,8 +7,7 @@ from typing import Any
 import torch
 
 from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
-from skelrobust.errors import ConfigError
-from skelrobust.steps import budget_step, gradient_ascent, relative_step, robustbenchhar_step, ROBUSTBENCHHAR_STEP
+from skelrobust.steps import budget_step, check_step_size, gradient_ascent, relative_step, robustbenchhar_ascent
 
 
 @register_attack("ifgsm", paper="Kurakin et al., ICLR 2017 workshop", url="https://arxiv.org/abs/1607.02533")
@@ -47,13 +46,10 @@ class IFGSM(Attack):
 
     def __init__(self, *, step_size: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if step_size is not None and not step_size > 0:
-            raise ConfigError(f"ifgsm: step_size must be > 0, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = check_step_size("ifgsm", step_size)
 
     def run(self, ctx: AttackContext) -> torch.Tensor:
         if self.compat == "robustbenchhar":
-            size = self.step_size if self.step_size is not None else ROBUSTBENCHHAR_STEP
-            return gradient_ascent(ctx, ctx.x, self.steps, lambda g: robustbenchhar_step(g, size), stop_when_all_fooled=True)
+            return robustbenchhar_ascent(ctx, ctx.x, self.steps, self.step_size)
         rel = relative_step(ctx.budget, ctx.x, self.step_size, 1.0 / self.steps)
         return gradient_ascent(ctx, ctx.x, self.steps, lambda g: budget_step(g, ctx.budget, rel, ctx.mask))

@@ -8,14 +8,7 @@ import torch
 
 from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
 from skelrobust.errors import ConfigError
-from skelrobust.steps import (
-    ROBUSTBENCHHAR_STEP,
-    budget_step,
-    gradient_ascent,
-    l1_normalise,
-    relative_step,
-    robustbenchhar_step,
-)
+from skelrobust.steps import budget_step, check_step_size, gradient_ascent, l1_normalise, relative_step, robustbenchhar_ascent
 
 #: RobustBenchHAR's momentum decay (``MI-FGSM`` attacker), applied to raw gradients.
 ROBUSTBENCHHAR_MOMENTUM = 0.1
@@ -62,11 +55,9 @@ class MIFGSM(Attack):
         super().__init__(**kwargs)
         if decay is not None and not decay >= 0:
             raise ConfigError(f"mifgsm: decay must be >= 0, got {decay!r}")
-        if step_size is not None and not step_size > 0:
-            raise ConfigError(f"mifgsm: step_size must be > 0, got {step_size!r}")
         default = ROBUSTBENCHHAR_MOMENTUM if self.compat == "robustbenchhar" else 1.0
         self.decay = float(decay) if decay is not None else default
-        self.step_size = step_size
+        self.step_size = check_step_size("mifgsm", step_size)
         self._carried: torch.Tensor | None = None
 
     def reset_momentum(self) -> None:
@@ -77,15 +68,14 @@ class MIFGSM(Attack):
         if self.compat == "robustbenchhar":
             carried = self._carried
             momentum = carried if carried is not None and carried.shape == ctx.x.shape else torch.zeros_like(ctx.x)
-            size = self.step_size if self.step_size is not None else ROBUSTBENCHHAR_STEP
 
-            def compat_update(grad: torch.Tensor) -> torch.Tensor:
+            def accumulate(grad: torch.Tensor) -> torch.Tensor:
                 nonlocal momentum
                 momentum = self.decay * momentum.to(grad.device) + grad
                 self._carried = momentum
-                return robustbenchhar_step(momentum, size)
+                return momentum
 
-            return gradient_ascent(ctx, ctx.x, self.steps, compat_update, stop_when_all_fooled=True)
+            return robustbenchhar_ascent(ctx, ctx.x, self.steps, self.step_size, accumulate)
 
         rel = relative_step(ctx.budget, ctx.x, self.step_size, 1.0 / self.steps)
         velocity = torch.zeros_like(ctx.x)

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from .attack import AttackContext, Budget
+from .errors import ConfigError
 
 #: The prior benchmark's hard-coded step size (reference/robustbenchhar.md section 3.0).
 ROBUSTBENCHHAR_STEP = 0.01
@@ -56,6 +57,17 @@ def frame_normalise(grad: torch.Tensor, eps: float = 1e-18) -> torch.Tensor:
     ``+1e-18``; frames with zero gradient stay zero.
     """
     return grad / (grad.pow(2).sum(dim=(1, 3), keepdim=True).sqrt() + eps)
+
+
+def check_step_size(owner: str, step_size: float | None) -> float | None:
+    """``step_size`` itself when it is None (the attack's default rule) or > 0.
+
+    Raises:
+        ConfigError: any other value, naming ``owner`` (the attack).
+    """
+    if step_size is not None and not step_size > 0:
+        raise ConfigError(f"{owner}: step_size must be > 0, got {step_size!r}")
+    return step_size
 
 
 def relative_step(budget: Budget, like: torch.Tensor, step_size: float | None, default_rel: float) -> float:
@@ -149,3 +161,24 @@ def gradient_ascent(
         ctx.iterations += 1
     ctx.final_loss = final_objective(ctx, x_adv)[0]
     return x_adv
+
+
+def robustbenchhar_ascent(
+    ctx: AttackContext,
+    x_start: torch.Tensor,
+    steps: int,
+    step_size: float | None = None,
+    accumulate: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """RobustBenchHAR's loop (its ``FGSM``/``PGD``/``MI-FGSM`` attackers): ``x += step_size * d / mean|d|``.
+
+    ``d`` is the gradient, or ``accumulate(grad)`` when given (MI-FGSM's momentum); ``step_size`` defaults
+    to :data:`ROBUSTBENCHHAR_STEP`. No sign step; the whole batch stops once every sample fools the model
+    (checked before each update), as in that code.
+    """
+    size = step_size if step_size is not None else ROBUSTBENCHHAR_STEP
+
+    def update(grad: torch.Tensor) -> torch.Tensor:
+        return robustbenchhar_step(grad if accumulate is None else accumulate(grad), size)
+
+    return gradient_ascent(ctx, x_start, steps, update, stop_when_all_fooled=True)
