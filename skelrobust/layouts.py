@@ -111,6 +111,25 @@ def get_layout(layout: str | SkeletonLayout) -> SkeletonLayout:
     return layout if isinstance(layout, SkeletonLayout) else LAYOUTS.get(layout)
 
 
+#: The five body parts of the 20 Kinect v1 joints, by joint name (shared by kinect20, msr20 and utd20).
+_KINECT_V1_PARTS = {
+    "torso": ("hip_center", "spine", "shoulder_center", "head"),
+    "left_arm": ("shoulder_left", "elbow_left", "wrist_left", "hand_left"),
+    "right_arm": ("shoulder_right", "elbow_right", "wrist_right", "hand_right"),
+    "left_leg": ("hip_left", "knee_left", "ankle_left", "foot_left"),
+    "right_leg": ("hip_right", "knee_right", "ankle_right", "foot_right"),
+}
+
+
+def _kinect_v1_layout(
+    name: str, joint_names: tuple[str, ...], parents: tuple[int, ...], center: int, description: str
+) -> SkeletonLayout:
+    """A layout of the 20 Kinect v1 joints in some order; its body parts follow from the joint names."""
+    parts = {part: tuple(sorted(joint_names.index(j) for j in members)) for part, members in _KINECT_V1_PARTS.items()}
+    return SkeletonLayout(name=name, joint_names=joint_names, parents=parents, center=center, parts=parts,
+                          description=description)
+
+
 NTU25 = register_layout(
     SkeletonLayout(
         name="ntu25",
@@ -136,7 +155,7 @@ NTU25 = register_layout(
 )
 
 KINECT20 = register_layout(
-    SkeletonLayout(
+    _kinect_v1_layout(
         name="kinect20",
         joint_names=(
             "hip_center", "spine", "shoulder_center", "head",
@@ -147,19 +166,12 @@ KINECT20 = register_layout(
         ),
         parents=(-1, 0, 1, 2, 2, 4, 5, 6, 2, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18),
         center=1,
-        parts={
-            "torso": (0, 1, 2, 3),
-            "left_arm": (4, 5, 6, 7),
-            "right_arm": (8, 9, 10, 11),
-            "left_leg": (12, 13, 14, 15),
-            "right_leg": (16, 17, 18, 19),
-        },
         description="Kinect v1 SDK order, 20 joints (NW-UCLA)",
     )
 )
 
 MSR20 = register_layout(
-    SkeletonLayout(
+    _kinect_v1_layout(
         name="msr20",
         joint_names=(
             "shoulder_left", "shoulder_right", "shoulder_center", "spine", "hip_left", "hip_right", "hip_center",
@@ -168,19 +180,12 @@ MSR20 = register_layout(
         ),
         parents=(2, 2, 3, 6, 6, 6, -1, 0, 1, 7, 8, 9, 10, 4, 5, 13, 14, 15, 16, 2),
         center=3,
-        parts={
-            "torso": (2, 3, 6, 19),
-            "left_arm": (0, 7, 9, 11),
-            "right_arm": (1, 8, 10, 12),
-            "left_leg": (4, 13, 15, 17),
-            "right_leg": (5, 14, 16, 18),
-        },
         description="MSR Action3D order, 20 joints (Vemulapalli et al. body_model.mat)",
     )
 )
 
 UTD20 = register_layout(
-    SkeletonLayout(
+    _kinect_v1_layout(
         name="utd20",
         joint_names=(
             "head", "shoulder_center", "spine", "hip_center",
@@ -191,13 +196,6 @@ UTD20 = register_layout(
         ),
         parents=(1, 2, 3, -1, 1, 4, 5, 6, 1, 8, 9, 10, 3, 12, 13, 14, 3, 16, 17, 18),
         center=2,
-        parts={
-            "torso": (0, 1, 2, 3),
-            "left_arm": (4, 5, 6, 7),
-            "right_arm": (8, 9, 10, 11),
-            "left_leg": (12, 13, 14, 15),
-            "right_leg": (16, 17, 18, 19),
-        },
         description="UTD-MHAD order, 20 joints (Skeleton_joint_order.txt)",
     )
 )
