@@ -147,6 +147,8 @@ def test_penalties_enter_the_objective(tiny_victim, canonical_batch) -> None:
         (lambda: BoneLengthConstraint(rounds=0), "rounds"),
         (lambda: SmoothnessConstraint(cutoff=0.0), "cutoff"),
         (lambda: SmoothnessConstraint("project"), "mode"),
+        (lambda: SmoothnessConstraint(weight=float("nan")), "SmoothnessConstraint: weight must be finite"),
+        (lambda: SmoothnessConstraint(rounds=0), "SmoothnessConstraint: rounds must be >= 1"),
     ],
 )
 def test_invalid_options(factory, match) -> None:

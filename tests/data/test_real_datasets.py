@@ -153,3 +153,13 @@ def test_utd_fixture_and_errors(tmp_path):
     (tmp_path / "a3_s1_t1_skeleton.mat").write_bytes(b"MATLAB 5.0 truncated")
     with pytest.raises(DataError, match="a3_s1_t1_skeleton.mat: cannot read MATLAB file"):
         load_dataset("utd-mhad", "train", root=tmp_path)
+
+
+def test_utd_root_may_be_the_folder_above_skeleton(tmp_path):
+    """A root without .mat files but with a Skeleton/ sub-folder reads the sub-folder (source says so)."""
+    rng = np.random.default_rng(1)
+    (tmp_path / "Skeleton").mkdir()
+    scipy.io.savemat(tmp_path / "Skeleton" / "a5_s3_t2_skeleton.mat", {"d_skel": rng.normal(size=(20, 3, 4))})
+    train = load_dataset("utd-mhad", "train", root=tmp_path)
+    assert train.sample_ids == ["a5_s3_t2"] and train.labels.tolist() == [4] and train.shape == (3, 4, 20, 1)
+    assert train.source == str(tmp_path / "Skeleton") and train.meta["subjects"] == [3]
