@@ -66,8 +66,8 @@ def entry_path(entry: dict[str, Any], manifest: str | Path | None = None) -> Pat
 def add_run(run_dir: str | Path, manifest: str | Path | None = None) -> dict[str, Any]:
     """Ship a finished ``skelrobust train`` run: copy its ``best.pt`` into the zoo and (re)write its entry.
 
-    The checkpoint lands at ``<dataset>/<victim>-<preset>.pt`` next to the manifest; the entry carries the
-    run's metadata (command, accuracies, parameter count, training time, configuration). Used by the
+    The checkpoint lands at ``<dataset>/<victim>-<preset>.pt`` next to the manifest, the run's full
+    ``metadata.json`` beside it as ``<victim>-<preset>.json``; the manifest entry carries the run's metadata (command, accuracies, parameter count, training time, configuration). Used by the
     maintainers when the lite zoo is retrained.
     """
     import shutil
@@ -83,6 +83,10 @@ def add_run(run_dir: str | Path, manifest: str | Path | None = None) -> dict[str
     rel = f"{meta['dataset']}/{meta['victim']}-{meta['preset']}.pt"
     with atomic_path(path.parent / rel) as tmp:
         shutil.copyfile(run / "best.pt", tmp)
+        tmp.chmod(0o644)  # package data: world-readable like any installed file
+    with atomic_path(path.parent / rel.replace(".pt", ".json")) as tmp:
+        shutil.copyfile(run / "metadata.json", tmp)  # full provenance: per-epoch history, versions, split
+        tmp.chmod(0o644)
     digest = sha256_file(path.parent / rel)
     if digest != meta["sha256"]:
         raise CheckpointError(f"{run}/best.pt changed after training (sha256 {digest} != metadata {meta['sha256']})")

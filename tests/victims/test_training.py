@@ -177,6 +177,7 @@ def test_finished_run_ships_to_the_zoo(learn_dataset: str, tmp_path: Path, monke
     manifest = tmp_path / "zoo" / "manifest.json"
     entry = zoo.add_run(tmp_path / "run", manifest=manifest)
     assert (tmp_path / "zoo" / "h3c-learn" / "mlp-lite.pt").is_file()
+    assert json.loads((tmp_path / "zoo" / "h3c-learn" / "mlp-lite.json").read_text())["history"] == meta["history"]
     assert entry["file"] == "h3c-learn/mlp-lite.pt" and entry["sha256"] == meta["sha256"] and entry["command"] == "skelrobust train X"
     assert zoo.add_run(tmp_path / "run", manifest=manifest) == entry  # idempotent: one entry per (victim, dataset, preset)
     assert len(zoo.entries(manifest)) == 1
