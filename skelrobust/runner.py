@@ -284,12 +284,18 @@ def batch_seed(seed: int, batch: int) -> int:
 
 
 def _fingerprint(dataset: SkeletonDataset) -> str:
-    """A cheap identity of a test split (shape, sample ids, labels, lengths), so a changed file is not resumed."""
+    """A cheap identity of a test split, so changed data are not resumed.
+
+    Hashes the shape, sample ids, labels, lengths and the coordinates of up to 64 evenly spaced samples
+    (regenerated or re-prepared data change those; hashing a whole multi-GB split would not be cheap).
+    """
     import hashlib
 
     digest = hashlib.sha256(json.dumps([list(dataset.data.shape), dataset.sample_ids]).encode())
     digest.update(np.ascontiguousarray(dataset.labels).tobytes())
     digest.update(np.ascontiguousarray(dataset.lengths).tobytes())
+    probe = np.unique(np.linspace(0, len(dataset) - 1, num=min(64, len(dataset))).astype(np.int64))
+    digest.update(np.ascontiguousarray(dataset.data[probe]).tobytes())
     return digest.hexdigest()
 
 
