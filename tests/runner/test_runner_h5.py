@@ -247,3 +247,16 @@ def test_file_order_walks_the_test_split_in_order(data_dir: Path) -> None:
     assert list(chosen.indices) == correct[:6] and chosen.order == "file"
     with pytest.raises(ConfigError, match="order must be one of seeded, file"):
         select_attack_set(ds, model, n_samples=6, seed=5, batch_size=4, device=torch.device("cpu"), order="random")
+
+
+def test_changed_data_with_the_same_ids_is_not_resumed(tmp_path: Path) -> None:
+    from skelrobust.data.formats.npz import save_npz
+
+    path = write_split(tmp_path / "data", "test", 12)
+    cfg = _config(tmp_path / "data", n_samples=4, steps=1)
+    run_benchmark(cfg, tmp_path / "r", progress=False)
+    ds = load_dataset("npz", "test", root=path)
+    save_npz(path, np.asarray(ds.data) * 1.01, ds.labels, "ntu25", class_names=ds.class_names,
+             sample_ids=ds.sample_ids, lengths=ds.lengths)
+    with pytest.raises(ConfigError, match=r"changed: dataset_fingerprint"):
+        run_benchmark(cfg, tmp_path / "r", progress=False)
