@@ -247,3 +247,13 @@ def test_unknown_split_is_rejected() -> None:
         load_dataset("synthetic", split="val")
     with pytest.raises(ConfigError, match="no split 'val'"):
         synthesis.generate(split="val")
+
+
+def test_cache_key_follows_the_generator_source(monkeypatch) -> None:
+    """An edited generator must never be served data cached by the previous one."""
+    from skelrobust.data.formats import synthetic as fmt
+
+    before = fmt.cache_key(0, 40, 4)
+    monkeypatch.setattr(fmt, "generator_fingerprint", lambda: "0" * 64)
+    assert fmt.cache_key(0, 40, 4) != before
+    assert fmt.cache_key(0, 40, 4).startswith(f"v{fmt.synthesis.GENERATOR_VERSION}-")

@@ -3,7 +3,7 @@
 ``load_dataset("synthetic", split="test")`` needs no files. The first call for a given option set runs
 :func:`skelrobust.data.synthesis.generate` (about a second per split on one core) and caches the split under
 ``$SKELROBUST_HOME/datasets/synthetic/<key>/<split>/`` where ``key`` = generator version + a hash of the
-options. Every split is written to a private temporary folder and renamed into place in one step, so
+options and of the generator's source code, so an edited generator can never be served a stale cache. Every split is written to a private temporary folder and renamed into place in one step, so
 concurrent first uses never expose a half-written cache: the loser of the race discards its copy.
 """
 
@@ -46,10 +46,21 @@ def _check_options(seed: Any, num_subjects: Any, repetitions: Any) -> tuple[int,
     return seed_, integer("num_subjects", num_subjects, 2), integer("repetitions", repetitions, 1)
 
 
+def generator_fingerprint() -> str:
+    """SHA-256 of the generator's source (synthesis and motion scripts): part of every cache key."""
+    from .. import motions
+
+    digest = hashlib.sha256()
+    for module in (synthesis, motions):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(seed: int, num_subjects: int, repetitions: int) -> str:
-    """Folder name of a cached option set: generator version + options hash."""
+    """Folder name of a cached option set: generator version + hash of the options and the generator source."""
     options = json.dumps({"seed": seed, "num_subjects": num_subjects, "repetitions": repetitions}, sort_keys=True)
-    return f"v{synthesis.GENERATOR_VERSION}-{hashlib.sha256(options.encode()).hexdigest()[:16]}"
+    digest = hashlib.sha256(options.encode() + generator_fingerprint().encode()).hexdigest()[:16]
+    return f"v{synthesis.GENERATOR_VERSION}-{digest}"
 
 
 def cache_folder(seed: int = 0, num_subjects: int = 40, repetitions: int = 4) -> Path:
@@ -67,6 +78,7 @@ def _write_split(folder: Path, split: str, seed: int, num_subjects: int, repetit
             np.save(tmp / f"{name}.npy", getattr(out, name))
         meta = {
             "generator_version": synthesis.GENERATOR_VERSION,
+            "generator_sha256": generator_fingerprint(),
             "options": {"seed": seed, "num_subjects": num_subjects, "repetitions": repetitions},
             "split": split,
             "sample_ids": out.sample_ids,
