@@ -190,3 +190,64 @@ class MinMaxSample(nn.Module):
 
     def extra_repr(self) -> str:
         return f"window={self.window}"
+
+
+def _rotation_onto(v: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, 3)`` rotations taking each row of ``v`` (N, 3) onto the direction ``target`` (3,).
+
+    Rodrigues' formula about ``v x target`` by the angle between them (pyskl's ``rotation_matrix`` with
+    ``angle_between``); the identity where ``v`` is zero or already parallel, as pyskl returns.
+    """
+    target = target / target.norm()
+    axis = torch.cross(v, target.expand_as(v), dim=1)
+    sin_norm = axis.norm(dim=1)  # |v| sin(theta)
+    cos_norm = (v * target).sum(dim=1)  # |v| cos(theta)
+    degenerate = sin_norm < 1e-9
+    safe = torch.where(degenerate, torch.ones_like(sin_norm), sin_norm)
+    k = axis / safe[:, None]
+    theta = torch.atan2(sin_norm, cos_norm)
+    zero = torch.zeros_like(theta)
+    kx, ky, kz = k.unbind(dim=1)
+    big_k = torch.stack(
+        [torch.stack([zero, -kz, ky], 1), torch.stack([kz, zero, -kx], 1), torch.stack([-ky, kx, zero], 1)], 1
+    )
+    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand_as(big_k)
+    rot = eye + torch.sin(theta)[:, None, None] * big_k + (1 - torch.cos(theta))[:, None, None] * (big_k @ big_k)
+    return torch.where(degenerate[:, None, None], eye, rot)
+
+
+def prenormalize_3d(x: torch.Tensor, spine: tuple[int, int], shoulders: tuple[int, int], center: int) -> torch.Tensor:
+    """pyskl's ``PreNormalize3D``: centre, then rotate spine onto +z and the shoulder line onto +x.
+
+    From the first frame of person 0 (its first present frame): subtract joint ``center`` where persons are
+    present (:func:`center_on_first_frame`), rotate every frame so that ``spine[0] -> spine[1]`` points along
+    +z, then rotate so that ``shoulders[0] - shoulders[1]`` (right minus left) points along +x, about the axis
+    perpendicular to both (pyskl's second rotation, which may tilt the spine slightly; reproduced as is).
+    Rotations are linear, so absent persons and padded frames stay exactly zero. Differentiable: gradients
+    also reach the first-frame joints that define the rotations, as they would through pyskl's data step.
+    """
+    x = center_on_first_frame(x, center, person=0)
+    first = person_present(x)[:, :, 0].to(torch.int8).argmax(dim=1)  # (N,)
+    index = first.view(-1, 1, 1).expand(-1, x.shape[1], x.shape[3])
+    frame0 = x[:, :, :, :, 0].gather(2, index.unsqueeze(2)).squeeze(2)  # (N, C, V)
+    rot_z = _rotation_onto(frame0[:, :, spine[1]] - frame0[:, :, spine[0]], x.new_tensor([0.0, 0.0, 1.0]))
+    frame0 = rot_z @ frame0
+    rot_x = _rotation_onto(frame0[:, :, shoulders[0]] - frame0[:, :, shoulders[1]], x.new_tensor([1.0, 0.0, 0.0]))
+    return torch.einsum("nij,njtvm->nitvm", rot_x @ rot_z, x)
+
+
+class PreNormalize3D(nn.Module):
+    """:func:`prenormalize_3d` as an adapter module (no parameters).
+
+    Args:
+        spine: (bottom, top) joints aligned with +z (NTU: SpineBase 0 -> SpineMid 1).
+        shoulders: (right, left) shoulder joints aligned with +x (NTU: 8, 4).
+        center: The centring joint (NTU: SpineMid 1).
+    """
+
+    def __init__(self, spine: tuple[int, int], shoulders: tuple[int, int], center: int) -> None:
+        super().__init__()
+        self.spine, self.shoulders, self.center = tuple(spine), tuple(shoulders), int(center)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return prenormalize_3d(x, self.spine, self.shoulders, self.center)

@@ -16,6 +16,7 @@ from skelrobust.adapters import (
     linspace_sample,
     minmax_normalize,
     pad_or_crop_time,
+    prenormalize_3d,
     person_present,
     valid_lengths,
 )
@@ -138,3 +139,38 @@ def test_ucla_ops_ignore_padding_and_pass_gradients() -> None:
     assert not y[1, :, 25:].any() and y[1, :, :25].amin() == -1 and y[1, :, :25].amax() == 1
     linspace_sample(y, 52).sum().backward()
     assert x.grad[1, :, :25].abs().sum() > 0 and not x.grad[1, :, 25:].any()
+
+
+def _upright_skeleton(n: int, t: int) -> torch.Tensor:
+    """NTU-like skeletons: spine along a random direction, shoulders perpendicular to it, random offset."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(n, 3, t, 25, 2, generator=g, dtype=torch.float64) * 0.2
+    spine = torch.nn.functional.normalize(torch.randn(n, 3, generator=g, dtype=torch.float64), dim=1)
+    side = torch.nn.functional.normalize(torch.cross(spine, torch.randn(n, 3, generator=g, dtype=torch.float64), dim=1), dim=1)
+    offset = torch.randn(n, 3, 1, 1, generator=g, dtype=torch.float64) * 2
+    x[:, :, :, 0] = offset
+    x[:, :, :, 1] = offset + 0.3 * spine[:, :, None, None]
+    x[:, :, :, 8] = x[:, :, :, 1] + 0.2 * side[:, :, None, None]
+    x[:, :, :, 4] = x[:, :, :, 1] - 0.2 * side[:, :, None, None]
+    return x
+
+
+def test_prenormalize_3d_aligns_spine_and_shoulders_and_keeps_zeros() -> None:
+    x = _upright_skeleton(3, 6)
+    x[0, :, :, :, 1] = 0.0  # absent second person
+    x[1, :, 4:] = 0.0  # padding
+    y = prenormalize_3d(x, spine=(0, 1), shoulders=(8, 4), center=1)
+    frame0 = y[:, :, 0, :, 0]
+    torch.testing.assert_close(frame0[:, :, 1], torch.zeros(3, 3, dtype=torch.float64))
+    spine = torch.nn.functional.normalize(frame0[:, :, 1] - frame0[:, :, 0], dim=1)
+    shoulders = torch.nn.functional.normalize(frame0[:, :, 8] - frame0[:, :, 4], dim=1)
+    torch.testing.assert_close(spine, torch.tensor([[0.0, 0.0, 1.0]] * 3, dtype=torch.float64))
+    torch.testing.assert_close(shoulders, torch.tensor([[1.0, 0.0, 0.0]] * 3, dtype=torch.float64))
+    assert (y[0, :, :, :, 1] == 0).all() and (y[1, :, 4:] == 0).all()
+    # Rotations preserve every distance within a frame.
+    torch.testing.assert_close((y[:, :, :, 3] - y[:, :, :, 7]).norm(dim=1), (x[:, :, :, 3] - x[:, :, :, 7]).norm(dim=1))
+
+
+def test_prenormalize_3d_is_differentiable() -> None:
+    x = _upright_skeleton(2, 4).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda z: prenormalize_3d(z, (0, 1), (8, 4), 1), (x,))

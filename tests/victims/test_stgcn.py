@@ -8,7 +8,8 @@ import torch
 from gcn_reference import FIXTURE, deterministic_fill, reference_input
 
 from skelrobust.checkpoints import load_into
-from skelrobust.errors import CheckpointError, ConfigError
+from skelrobust.adapters import PreNormalize3D
+from skelrobust.errors import CheckpointError, ConfigError, LayoutMismatchError
 from skelrobust.graph import inward_edges, stgcn_adjacency, stgcn_center
 from skelrobust.victim import VICTIMS
 from skelrobust.victims import stgcn
@@ -141,17 +142,30 @@ def test_lite_preset_is_small_same_classes_and_keeps_T() -> None:
     net = victim.network
     assert isinstance(net, stgcn.Model) and all(isinstance(b, stgcn.st_gcn) for b in net.st_gcn_networks)
     assert 50_000 <= sum(p.numel() for p in net.parameters()) <= 150_000
+    assert isinstance(victim.adapter, PreNormalize3D)  # pyskl's normalisation, T kept
     x = torch.randn(3, 3, 64, 25, 2, requires_grad=True)
-    assert torch.equal(victim.adapter(x), x)
+    assert victim.adapter(x).shape == x.shape
+    official = build("lite", num_classes=16, pipeline="official")
+    assert torch.equal(official.adapter(x), x)
     victim.eval()(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
 def test_logits_do_not_depend_on_person_order() -> None:
-    victim = build("lite", num_classes=5).eval()
+    # Official pipeline: raw coordinates, persons averaged. (pyskl's normalisation is defined by person 0.)
+    victim = build("lite", num_classes=5, pipeline="official").eval()
     x = torch.randn(2, 3, 32, 25, 2)
     with torch.no_grad():
         torch.testing.assert_close(victim(x), victim(x.flip(-1)), atol=1e-5, rtol=1e-5)
+
+
+def test_lite_pipeline_follows_the_layout() -> None:
+    assert isinstance(build("lite", num_classes=5, layout="msr20").adapter, PreNormalize3D)
+    assert not isinstance(build("lite", num_classes=5, layout="hdm05").adapter, PreNormalize3D)
+    with pytest.raises(LayoutMismatchError, match="pipeline 'pyskl' needs a spine"):
+        build("lite", num_classes=5, layout="hdm05", pipeline="pyskl")
+    with pytest.raises(ConfigError, match="unknown pipeline 'bogus'"):
+        build("lite", num_classes=5, pipeline="bogus")
 
 
 def test_bad_preset_and_option_are_config_errors() -> None:
