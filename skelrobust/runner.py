@@ -124,7 +124,7 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     Precedence: explicit values, then the protocol's entry for the attack, then its shared defaults.
 
     Raises:
-        ConfigError: a value out of range, duplicate names, or a checkpoint for a model that is not used.
+        ConfigError: a value out of range or duplicate names.
     """
     shared = protocol.defaults()
     per_attack = protocol.attack_config(cfg.attack) if not is_object_spec(cfg.attack) else {}
@@ -173,10 +173,6 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     unused = sorted(set(resolved.defense_options) - set(resolved.defenses))
     if unused:
         raise ConfigError(f"options given for defense(s) {', '.join(unused)} that are not in --defense")
-    models = set(resolved.victims) | ({resolved.surrogate} if resolved.surrogate else set())
-    for name, path in resolved.checkpoints.items():
-        if name not in models:
-            raise ConfigError(f"checkpoint given for {name!r}, which is neither a victim nor the surrogate")
         if not Path(path).is_file():
             raise ConfigError(f"checkpoint for {name!r} not found: {path}")
     return resolved
@@ -448,6 +444,10 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     roles = resolve_roles(attack.threat, cfg)
     names = list(dict.fromkeys([*cfg.victims, *(n for n in (roles.attacked, roles.oracle, roles.selection) if n)]))
+    unused = sorted(set(cfg.checkpoints) - set(names))
+    if unused:
+        # Checked once the roles are known: a transfer attack's default surrogate comes from benchmark.yaml.
+        raise ConfigError(f"checkpoint given for {', '.join(map(repr, unused))}, which is neither a victim nor the attacked model")
     models = {name: load_model(name, cfg, dataset) for name in names}
     metadata = {name: models[name].metadata for name in names}
 

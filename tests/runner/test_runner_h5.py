@@ -187,6 +187,20 @@ def test_threat_models_get_exactly_their_access(data_dir: Path, tmp_path: Path) 
     assert [c["victim"] for c in transfer["victims"]] == [spec("victim_b")]
 
 
+def test_checkpoint_for_the_protocols_default_surrogate_is_used(tmp_path: Path) -> None:
+    """A transfer attack without --surrogate attacks benchmark.yaml's surrogate, whose weights the user may give."""
+    from skelrobust.zoo import entry_path, find_entry
+
+    weights = entry_path(find_entry("stgcn", "synthetic", "lite"))
+    result = run_benchmark(
+        RunConfig(attack=spec("TransferStep"), victims=["ctrgcn"], dataset="synthetic", checkpoints={"stgcn": str(weights)},
+                  eps=0.01, steps=1, n_samples=2, batch_size=2, seed=0, device="cpu"),
+        tmp_path / "default-surrogate", progress=False,
+    )
+    assert result["surrogate"] == "stgcn" and result["attacked_model"] == "stgcn"
+    assert result["provenance"]["checkpoints"]["stgcn"]["checkpoint"] == str(weights.resolve())
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -195,7 +209,7 @@ def test_threat_models_get_exactly_their_access(data_dir: Path, tmp_path: Path) 
         (["--n-samples", "0"], "--n-samples must be >= 1"),
         (["--defense", "blur"], "unknown defense 'blur'"),
         (["--checkpoint", "x.pt"], "--checkpoint is for a single victim"),
-        (["--victim-checkpoint", "other=x.pt"], "checkpoint given for 'other', which is neither a victim nor the surrogate"),
+        (["--victim-checkpoint", "other=x.pt"], "checkpoint given for 'other', which is neither a victim nor the attacked model"),
         (["--option", "no_such_option=3"], "does not accept option"),
         (["--option", "eps=3"], "set eps with its own flag"),
         (["--defense-option", "lowpass.sigma=2"], "options given for defense(s) lowpass that are not in --defense"),
