@@ -90,6 +90,7 @@ class RunConfig:
         targeted: Targeted mode (one random other class per sample, drawn from the seed).
         compat: Compatibility mode of the attack (e.g. ``robustbenchhar``).
         checkpoints: Per model name, the weights to load (instead of the zoo).
+        dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
         selection: ``correct`` (samples the attacked model gets right) or ``all``.
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; default ``file`` with ``compat="robustbenchhar"`` (its gatherCorrectPrediction
@@ -114,6 +115,7 @@ class RunConfig:
     targeted: bool | None = None
     compat: str | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     selection: str = "correct"
     order: str | None = None
 
@@ -149,6 +151,7 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         device=_resolve_device(cfg.device),
         root=str(Path(cfg.root).expanduser().resolve()) if cfg.root is not None else None,
         defense_options={k: dict(v) for k, v in cfg.defense_options.items()},
+        dataset_options=dict(cfg.dataset_options),
         attack_options=dict(cfg.attack_options),
         checkpoints={k: str(Path(v).expanduser().resolve()) for k, v in cfg.checkpoints.items()},
         order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else "seeded"),
@@ -439,7 +442,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     wall = time.perf_counter()
     cfg = resolve_config(cfg)
     device = torch.device(cfg.device)
-    dataset = load_dataset(cfg.dataset, "test", root=cfg.root)
+    dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     roles = resolve_roles(attack.threat, cfg)
@@ -461,6 +464,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
         "model_weights": {n: _weights_hash(models[n]) for n in {roles.attacked, roles.oracle, roles.selection} if n},
         "dataset": cfg.dataset,
         "root": cfg.root,
+        "dataset_options": cfg.dataset_options,
         "dataset_fingerprint": _fingerprint(dataset),
         "skelrobust_version": __version__,
         "n_samples": cfg.n_samples,
@@ -567,7 +571,7 @@ def _prepare(attack: Attack, cfg: RunConfig, roles: Roles, models: dict[str, Vic
         spec = DATASETS.get(cfg.dataset)
         if "train" not in spec.splits:
             raise ConfigError(f"attack {cfg.attack!r} needs a training split, dataset {cfg.dataset!r} has only {', '.join(spec.splits)}")
-        train = load_dataset(cfg.dataset, "train", root=cfg.root)
+        train = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
     model = models[roles.attacked] if roles.attacked is not None else None
     torch.manual_seed(int(cfg.seed or 0))
     attack.prepare(model=model, train_data=train, layout=dataset.layout, device=device)

@@ -65,6 +65,7 @@ class TrainConfig:
         seed: Seeds initialisation, shuffling, augmentation and dropout.
         init_checkpoint: Weights to start from (fine-tuning), if any.
         root: Dataset folder for datasets that need one.
+        dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
         build_config: Architecture overrides passed to the family's ``build``.
     """
 
@@ -84,6 +85,7 @@ class TrainConfig:
     seed: int = 0
     init_checkpoint: str | None = None
     root: str | None = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     build_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -205,8 +207,8 @@ def train_victim(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = torch.device(device) if device is not None else torch.device("cpu")
-    train_ds = load_dataset(cfg.dataset, "train", root=cfg.root)
-    test_ds = load_dataset(cfg.dataset, "test", root=cfg.root)
+    train_ds = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
+    test_ds = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     train_idx, val_idx, val_rule = validation_split(train_ds, cfg.val_fraction)
 
     torch.manual_seed(cfg.seed)

@@ -30,6 +30,34 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML (``3`` -> int, ``false`` -> bool, ``[1, 2]`` -> list)."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{flag} expects KEY=VALUE, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{flag} {text!r}: cannot parse the value ({exc.__class__.__name__})") from exc
+    return key.strip(), value
+
+
+def dataset_options(texts: tuple[str, ...]) -> dict[str, Any]:
+    """The ``--dataset-option KEY=VALUE`` flags as loader options (e.g. ``benchmark=xview`` for NTU)."""
+    return dict(parse_assignment(text, "--dataset-option") for text in texts)
+
+
+#: ``--dataset-option``, shared by every command that loads a dataset.
+dataset_option = click.option(
+    "--dataset-option", "dataset_option_texts", multiple=True, metavar="KEY=VALUE",
+    help="Dataset loader option (repeatable), e.g. benchmark=xview for ntu60.",
+)
+
+
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (for ``--json`` flags)."""
     import json

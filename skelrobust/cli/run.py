@@ -5,27 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import yaml
 
 from ..errors import ConfigError
-from .main import echo_json, main
+from .main import dataset_option, dataset_options, echo_json, main, parse_assignment
 
 
 def split_names(values: tuple[str, ...]) -> list[str]:
     """``("a,b", "c")`` -> ``["a", "b", "c"]`` (repeatable and comma-separated flags)."""
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
-def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
-    """``key=value`` with the value parsed as YAML (``3`` -> int, ``false`` -> bool, ``[1, 2]`` -> list)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"{flag} expects KEY=VALUE, got {text!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{flag} {text!r}: cannot parse the value ({exc.__class__.__name__})") from exc
-    return key.strip(), value
 
 
 @main.command("run")
@@ -34,6 +21,7 @@ def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
 @click.option("--surrogate", default=None, help="Model the attack gets (white-box / transfer). Default: the first victim (white-box), the protocol's surrogate (transfer).")
 @click.option("--dataset", required=True, help="Registered dataset; its test split is attacked.")
 @click.option("--root", default=None, type=click.Path(), help="Dataset folder or file (datasets that need one).")
+@dataset_option
 @click.option("--defense", "defenses", multiple=True, default=("none",), show_default=True, help="Defense(s): NAME[,NAME...] (repeatable).")
 @click.option("--defense-option", "defense_options", multiple=True, metavar="NAME.KEY=VALUE", help="Option of one defense, e.g. lowpass.sigma=2.")
 @click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default from benchmark.yaml: 0.01).")
@@ -56,7 +44,7 @@ def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(
     attack: str, victims: tuple[str, ...], surrogate: str | None, dataset: str, root: str | None,
-    defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
+    dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
     selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
@@ -91,7 +79,7 @@ def run_command(
         per_defense.setdefault(name, {})[option] = value
     cfg = RunConfig(
         attack=attack, victims=victim_names, dataset=dataset, surrogate=surrogate, root=root,
-        defenses=split_names(defenses), defense_options=per_defense,
+        dataset_options=dataset_options(dataset_option_texts), defenses=split_names(defenses), defense_options=per_defense,
         attack_options=dict(parse_assignment(text, "--option") for text in options),
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,

@@ -10,7 +10,7 @@ import click
 import yaml
 
 from ..errors import ConfigError
-from .main import echo_json, main
+from .main import dataset_option, dataset_options, echo_json, main
 
 
 def _device(name: str) -> str:
@@ -99,7 +99,8 @@ def victims_command(as_json: bool) -> None:
 @click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of TRAIN held out for model selection.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--checkpoint", default=None, type=click.Path(dir_okay=False), help="Initial weights (fine-tuning).")
-@click.option("--root", default=None, type=click.Path(file_okay=False), help="Dataset folder, for datasets that need one.")
+@click.option("--root", default=None, type=click.Path(), help="Dataset folder or file, for datasets that need one.")
+@dataset_option
 @_config_option
 @_device_option
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch CPU threads (default: torch's choice).")
@@ -122,6 +123,7 @@ def train_command(
     seed: int,
     checkpoint: str | None,
     root: str | None,
+    dataset_option_texts: tuple[str, ...],
     config: tuple[str, ...],
     device: str,
     threads: int | None,
@@ -139,7 +141,7 @@ def train_command(
         victim=victim, dataset=dataset, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, rotate_deg=rotate_deg,
         scale=scale, val_fraction=val_fraction, seed=seed, init_checkpoint=checkpoint, root=root,
-        build_config=_build_config(config),
+        dataset_options=dataset_options(dataset_option_texts), build_config=_build_config(config),
     )
     command = shlex.join(["skelrobust", *sys.argv[1:]])
     meta = train_victim(cfg, out, device=_device(device), command=command, progress=True)
@@ -159,7 +161,8 @@ def train_command(
 @click.option("--checkpoint", default=None, type=click.Path(dir_okay=False), help="Weights (default: the shipped zoo entry).")
 @click.option("--preset", default=None, help="Victim preset (default: benchmark.yaml's preset for the dataset).")
 @click.option("--split", default="test", show_default=True)
-@click.option("--root", default=None, type=click.Path(file_okay=False), help="Dataset folder, for datasets that need one.")
+@click.option("--root", default=None, type=click.Path(), help="Dataset folder or file, for datasets that need one.")
+@dataset_option
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @_config_option
 @_device_option
@@ -171,6 +174,7 @@ def eval_command(
     preset: str | None,
     split: str,
     root: str | None,
+    dataset_option_texts: tuple[str, ...],
     batch_size: int,
     config: tuple[str, ...],
     device: str,
@@ -184,7 +188,7 @@ def eval_command(
     model = load_victim(
         victim, checkpoint=checkpoint, dataset=dataset, preset=preset, root=root, device=_device(device), **_build_config(config)
     )
-    ds = load_dataset(dataset, split, root=root)
+    ds = load_dataset(dataset, split, root=root, **dataset_options(dataset_option_texts))
     accuracy = evaluate(model, ds, batch_size)
     result = {
         "victim": victim,

@@ -274,3 +274,20 @@ def test_changed_data_with_the_same_ids_is_not_resumed(tmp_path: Path) -> None:
              sample_ids=ds.sample_ids, lengths=ds.lengths)
     with pytest.raises(ConfigError, match=r"changed: dataset_fingerprint"):
         run_benchmark(cfg, tmp_path / "r", progress=False)
+
+
+def test_dataset_options_reach_the_loader(tmp_path: Path) -> None:
+    """--dataset-option is passed to load_dataset (here an option the synthetic loader rejects by name)."""
+    result = CliRunner().invoke(main, [
+        "run", "--quiet", "--attack", "pgd", "--victim", "stgcn", "--dataset", "synthetic", "--steps", "1",
+        "--n-samples", "2", "--dataset-option", "benchmark=xview", "--output", str(tmp_path / "opt"),
+    ])
+    assert result.exit_code == 1
+    assert "dataset 'synthetic' does not take option(s) benchmark" in result.output
+
+
+def test_dataset_options_select_the_data(tmp_path: Path) -> None:
+    cfg = RunConfig(attack="pgd", victims=["stgcn"], dataset="synthetic", dataset_options={"seed": 0}, steps=1,
+                    n_samples=2, batch_size=2, seed=0, device="cpu")
+    result = run_benchmark(cfg, tmp_path / "seeded", progress=False)
+    assert result["provenance"]["config"]["dataset_options"] == {"seed": 0}
