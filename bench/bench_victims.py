@@ -12,7 +12,6 @@ respect to the input in eval mode (as a white-box attack does). Median of ``--re
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys

@@ -12,7 +12,7 @@ import fnmatch
 import importlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Generic, Iterable, TypeVar
 
 from .errors import RegistryError
 

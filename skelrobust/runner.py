@@ -176,8 +176,6 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     unused = sorted(set(resolved.defense_options) - set(resolved.defenses))
     if unused:
         raise ConfigError(f"options given for defense(s) {', '.join(unused)} that are not in --defense")
-        if not Path(path).is_file():
-            raise ConfigError(f"checkpoint for {name!r} not found: {path}")
     return resolved
 
 
@@ -451,6 +449,9 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     if unused:
         # Checked once the roles are known: a transfer attack's default surrogate comes from benchmark.yaml.
         raise ConfigError(f"checkpoint given for {', '.join(map(repr, unused))}, which is neither a victim nor the attacked model")
+    for name, path in cfg.checkpoints.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"checkpoint for {name!r} not found: {path}")
     models = {name: load_model(name, cfg, dataset) for name in names}
     metadata = {name: models[name].metadata for name in names}
 

@@ -9,21 +9,7 @@ import click
 import yaml
 
 from ..errors import ConfigError, SkelRobustError, UnsupportedError
-from .main import echo_json, main
-
-
-def _options(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs (values parsed as YAML scalars/lists) -> dict."""
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"-o/--option expects KEY=VALUE, got {item!r}")
-        try:
-            options[key] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"-o {item!r}: value is not valid YAML ({exc})") from exc
-    return options
+from .main import echo_json, main, parse_assignments
 
 
 _root_option = click.option(
@@ -79,7 +65,7 @@ def info_command(name: str, root: str | None, options: tuple[str, ...], as_json:
     from ..data import DATASETS, load_dataset
 
     spec = DATASETS.get(name)
-    opts = _options(options)
+    opts = parse_assignments(options, "-o/--option")
     loaded = [load_dataset(name, split, root=root, **opts) for split in spec.splits]
     splits = {ds.split: len(ds) for ds in loaded}
     first = loaded[0]
@@ -114,7 +100,7 @@ def prepare_command(name: str, raw_dir: str, out_dir: str | None, options: tuple
     if spec.prepare is None:
         raise UnsupportedError(f"dataset {name!r} needs no preparation: {spec.prepare_hint or 'load it directly'}")
     out = Path(out_dir) if out_dir else default_root(name)
-    meta = spec.prepare(Path(raw_dir), out, **_options(options))
+    meta = spec.prepare(Path(raw_dir), out, **parse_assignments(options, "-o/--option"))
     if as_json:
         echo_json({k: v for k, v in meta.items() if k != "class_names"})
         return
@@ -148,7 +134,7 @@ def show_command(
     from ..data import load_dataset
     from ..viz import render_sequences
 
-    ds = load_dataset(name, split, root=root, **_options(options))
+    ds = load_dataset(name, split, root=root, **parse_assignments(options, "-o/--option"))
     if not 0 <= index < len(ds):
         raise ConfigError(f"--index {index} out of range: {name} {split} has {len(ds)} samples (0..{len(ds) - 1})")
     seq = ds.data[index][:, : int(ds.lengths[index])]

@@ -46,9 +46,14 @@ def parse_assignment(text: str, flag: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def parse_assignments(texts: tuple[str, ...], flag: str) -> dict[str, Any]:
+    """Repeated ``KEY=VALUE`` flags as a dict (see :func:`parse_assignment`)."""
+    return dict(parse_assignment(text, flag) for text in texts)
+
+
 def dataset_options(texts: tuple[str, ...]) -> dict[str, Any]:
     """The ``--dataset-option KEY=VALUE`` flags as loader options (e.g. ``benchmark=xview`` for NTU)."""
-    return dict(parse_assignment(text, "--dataset-option") for text in texts)
+    return parse_assignments(texts, "--dataset-option")
 
 
 #: ``--dataset-option``, shared by every command that loads a dataset.

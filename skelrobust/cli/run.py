@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
-from .main import dataset_option, dataset_options, echo_json, main, parse_assignment
+from .main import dataset_option, dataset_options, echo_json, main, parse_assignment, parse_assignments
 
 
 def split_names(values: tuple[str, ...]) -> list[str]:
@@ -80,7 +80,7 @@ def run_command(
     cfg = RunConfig(
         attack=attack, victims=victim_names, dataset=dataset, surrogate=surrogate, root=root,
         dataset_options=dataset_options(dataset_option_texts), defenses=split_names(defenses), defense_options=per_defense,
-        attack_options=dict(parse_assignment(text, "--option") for text in options),
+        attack_options=parse_assignments(options, "--option"),
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
     )

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import Any
 
 import click
-import yaml
 
-from ..errors import ConfigError
-from .main import dataset_option, dataset_options, echo_json, main
+from .main import dataset_option, dataset_options, echo_json, main, parse_assignments
 
 
 def _device(name: str) -> str:
@@ -20,20 +17,6 @@ def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
-
-
-def _build_config(items: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs (values parsed as YAML: numbers, lists, booleans) -> dict."""
-    config: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--config expects KEY=VALUE, got {item!r}")
-        try:
-            config[key] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--config {item!r}: value is not valid YAML ({exc})") from exc
-    return config
 
 
 _victim_option = click.option(
@@ -141,7 +124,7 @@ def train_command(
         victim=victim, dataset=dataset, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, rotate_deg=rotate_deg,
         scale=scale, val_fraction=val_fraction, seed=seed, init_checkpoint=checkpoint, root=root,
-        dataset_options=dataset_options(dataset_option_texts), build_config=_build_config(config),
+        dataset_options=dataset_options(dataset_option_texts), build_config=parse_assignments(config, "--config"),
     )
     command = shlex.join(["skelrobust", *sys.argv[1:]])
     meta = train_victim(cfg, out, device=_device(device), command=command, progress=True)
@@ -186,7 +169,7 @@ def eval_command(
     from ..training import evaluate
 
     model = load_victim(
-        victim, checkpoint=checkpoint, dataset=dataset, preset=preset, root=root, device=_device(device), **_build_config(config)
+        victim, checkpoint=checkpoint, dataset=dataset, preset=preset, root=root, device=_device(device), **parse_assignments(config, "--config")
     )
     ds = load_dataset(dataset, split, root=root, **dataset_options(dataset_option_texts))
     accuracy = evaluate(model, ds, batch_size)

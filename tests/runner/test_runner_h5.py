@@ -291,3 +291,8 @@ def test_dataset_options_select_the_data(tmp_path: Path) -> None:
                     n_samples=2, batch_size=2, seed=0, device="cpu")
     result = run_benchmark(cfg, tmp_path / "seeded", progress=False)
     assert result["provenance"]["config"]["dataset_options"] == {"seed": 0}
+
+
+def test_missing_checkpoint_file_is_one_clear_error(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"checkpoint for .* not found: .*nope\.pt"):
+        run_benchmark(_config(data_dir, checkpoints={spec("victim_a"): str(tmp_path / "nope.pt")}), tmp_path / "missing", progress=False)
