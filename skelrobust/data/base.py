@@ -17,6 +17,9 @@ from ..layouts import SkeletonLayout
 
 #: Rows validated per chunk, so memory-mapped sets are checked without loading them whole.
 _VALIDATE_CHUNK = 256
+#: Version of :func:`validate_content`. Validation stamps recorded by an older version are not trusted,
+#: so bump it whenever the content checks become stricter.
+CONTENT_VALIDATOR_VERSION = 1
 
 
 @dataclass
@@ -35,6 +38,10 @@ class SkeletonDataset:
         units: Unit of the coordinates (``m`` for metres, ``std`` for z-scored data...).
         source: File or folder the data came from, used in error messages.
         meta: Loader-specific extras (benchmark, subjects, skipped-sample report...).
+        content_checked: True only when the loader knows that exactly these arrays already passed
+            :func:`validate_content` (a prepared folder or cache whose validation stamp matches the files on
+            disk, see :mod:`skelrobust.data.stamp`): construction then runs the cheap structural checks only,
+            instead of re-reading every sample of a multi-GB memory map. Default False: full validation.
     """
 
     name: str
@@ -48,9 +55,10 @@ class SkeletonDataset:
     units: str = "m"
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    content_checked: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        validate_dataset(self)
+        validate_dataset(self, content=not self.content_checked)
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
@@ -95,9 +103,26 @@ class SkeletonDataset:
         }
 
 
-def validate_dataset(ds: SkeletonDataset) -> None:
-    """Check shapes, dtypes, label range, lengths, finiteness and zero padding; raise :class:`DataError`."""
-    where = f"dataset {ds.name!r} ({ds.split}{', ' + ds.source if ds.source else ''})"
+def _where(ds: SkeletonDataset) -> str:
+    return f"dataset {ds.name!r} ({ds.split}{', ' + ds.source if ds.source else ''})"
+
+
+def validate_dataset(ds: SkeletonDataset, content: bool = True) -> None:
+    """Check a dataset; raise :class:`DataError` naming the dataset and the first bad sample.
+
+    Args:
+        ds: The dataset.
+        content: Also run :func:`validate_content` (reads every sample). False only for data whose content
+            is known to have been checked already (see ``SkeletonDataset.content_checked``).
+    """
+    validate_structure(ds)
+    if content:
+        validate_content(ds)
+
+
+def validate_structure(ds: SkeletonDataset) -> None:
+    """Cheap checks that read no sample data: shapes, dtypes, label range, lengths range, unique ids."""
+    where = _where(ds)
     if ds.data.ndim != 5:
         raise DataError(f"{where}: data must be (N, C, T, V, M), got shape {tuple(ds.data.shape)}")
     if ds.data.dtype != np.float32:
@@ -126,6 +151,15 @@ def validate_dataset(ds: SkeletonDataset) -> None:
     if bad.size:
         i = int(bad[0])
         raise DataError(f"{where}: sample {ds.sample_ids[i]!r} has {int(ds.lengths[i])} valid frames, expected 1..{t}")
+
+
+def validate_content(ds: SkeletonDataset) -> None:
+    """Scan every sample (in chunks, memory maps stay unloaded): finite coordinates and zero padding.
+
+    Assumes :func:`validate_structure` passed. Cost: one full read of ``ds.data``.
+    """
+    where = _where(ds)
+    n, t = ds.data.shape[0], ds.data.shape[2]
     frame = np.arange(t)
     for start in range(0, n, _VALIDATE_CHUNK):
         block = np.asarray(ds.data[start : start + _VALIDATE_CHUNK])

@@ -44,7 +44,9 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .prepared import SplitWriter, read_meta, write_meta
+from ..layouts import get_layout
+from .prepared import SplitWriter, read_meta, validate_prepared, write_meta
+from .stamp import STAMP_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +282,8 @@ def prepare_ntu(
         progress: Show a tqdm progress bar on stderr.
 
     Returns:
-        The metadata written to ``meta.json`` (counts per split, skipped samples, dropped frames).
+        The metadata written to ``meta.json`` (counts per split, skipped samples, dropped frames, and the
+        validation stamp: every written split is content-scanned once here, so loads can skip the scan).
     """
     from tqdm import tqdm
 
@@ -319,6 +322,7 @@ def prepare_ntu(
     )
     placement: dict[str, list[tuple[SplitWriter, int]]] = {n: [] for n in names}
     writers: list[SplitWriter] = []
+    written: list[tuple[str, str]] = []  # (benchmark, split)
     counts: dict[str, dict[str, int]] = {}
     for bm in chosen:
         parsed = [SampleName.parse(n) for n in names]
@@ -331,6 +335,7 @@ def prepare_ntu(
                 continue
             writer = SplitWriter(out_dir / bm, split, (len(members), 3, max_frames, NUM_JOINTS, 2))
             writers.append(writer)
+            written.append((bm, split))
             for i, n in enumerate(members):
                 placement[n].append((writer, i))
     dropped_frames, truncated = 0, []
@@ -366,6 +371,7 @@ def prepare_ntu(
         "truncated": {"count": len(truncated), "samples": truncated},
         "dropped_frames": dropped_frames,
     }
+    previous_stamp = None
     previous = out_dir / "meta.json"
     if previous.is_file():  # benchmarks prepared earlier into the same folder stay listed
         try:
@@ -374,5 +380,11 @@ def prepare_ntu(
             old = {}
         if old.get("name") == variant and old.get("num_frames") == max_frames:
             meta["benchmarks"] = {**{k: v for k, v in old.get("benchmarks", {}).items() if (out_dir / k).is_dir()}, **counts}
+            previous_stamp = old.get(STAMP_KEY)
+    # the one full content scan of these files: loads skip it while the stamp matches
+    stamp = validate_prepared(out_dir, written, previous_stamp, name=variant, layout=get_layout("ntu25"),
+                              class_names=meta["class_names"], units="m")
+    stamp["files"] = {k: v for k, v in stamp["files"].items() if k.split("/")[0] in meta["benchmarks"]}
+    meta[STAMP_KEY] = stamp
     write_meta(out_dir, meta)
     return meta

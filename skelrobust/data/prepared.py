@@ -11,6 +11,10 @@ A prepared dataset is a folder::
 ``<group>`` is a benchmark (``xsub``, ``xview``...) for datasets with several split protocols, empty
 otherwise. Arrays are written to temporary names and renamed into place, so an interrupted preparation
 never leaves a half-written file under a final name.
+
+Every sample is validated once, when it is prepared (:func:`validate_prepared`), and ``meta.json`` records
+a validation stamp of the split files (:mod:`.stamp`); :func:`open_split` then skips the full content
+scan while the files still match that stamp, so loading a 10 GB NTU split no longer reads it whole.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from ..errors import DataError, DatasetNotPreparedError
 from ..io import atomic_path, atomic_write_json, atomic_write_text
+from .base import SkeletonDataset
+from .stamp import make_stamp, stamp_matches
 
 FORMAT = "skelrobust-prepared-v1"
 
@@ -112,3 +118,57 @@ def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.nda
             f"{lengths.shape[0]} lengths and {len(ids)} ids"
         )
     return data, labels.astype(np.int64), lengths.astype(np.int64), ids
+
+
+def split_files(split: str, group: str = "") -> list[str]:
+    """The files of one prepared split, relative to the dataset root (the names a validation stamp uses)."""
+    prefix = f"{group}/" if group else ""
+    return [f"{prefix}{split}_{suffix}" for suffix in ("data.npy", "labels.npy", "lengths.npy", "ids.txt")]
+
+
+def validate_prepared(
+    root: Path, splits: Iterable[tuple[str, str]], previous: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Fully validate freshly written splits and return the validation stamp to store in ``meta.json``.
+
+    The stamp is taken before the scan, so a file changed meanwhile does not match it later.
+
+    Args:
+        root: The dataset root.
+        splits: ``(group, split)`` pairs just written (group ``""`` when the dataset has none).
+        previous: The stamp of an earlier ``meta.json`` of the same root, whose entries for splits not
+            written now are kept.
+        **fields: ``name``, ``layout``, ``class_names``, ``units`` of the :class:`SkeletonDataset`.
+
+    Raises:
+        DataError: a sample is non-finite or has non-zero padding (naming it); nothing is stamped.
+    """
+    root = Path(root)
+    splits = list(splits)
+    stamp = make_stamp(root, [name for group, split in splits for name in split_files(split, group)], previous)
+    for group, split in splits:
+        folder = root / group if group else root
+        data, labels, lengths, ids = read_split(folder, split)
+        SkeletonDataset(split=split, data=data, labels=labels, lengths=lengths, sample_ids=ids, source=str(folder),
+                        **fields)
+    return stamp
+
+
+def open_split(root: Path, group: str, split: str, stamp: Any, **fields: Any) -> SkeletonDataset:
+    """The :class:`SkeletonDataset` of one prepared split, memory-mapped.
+
+    When ``stamp`` (``meta.json``'s validation stamp) matches the split's files, the dataset is built with
+    ``content_checked=True`` (structural checks only); otherwise every sample is scanned.
+
+    Args:
+        root: The dataset root. group: Benchmark sub-folder or ``""``. split: Split name.
+        stamp: The stamp from ``meta.json`` (None when absent).
+        **fields: The other :class:`SkeletonDataset` fields (name, layout, class_names, units, meta).
+    """
+    root = Path(root)
+    folder = root / group if group else root
+    data, labels, lengths, ids = read_split(folder, split)
+    # stat after opening: a file replaced after this point cannot be mistaken for the stamped one
+    checked = stamp_matches(root, stamp, split_files(split, group))
+    return SkeletonDataset(split=split, data=data, labels=labels, lengths=lengths, sample_ids=ids, source=str(folder),
+                           content_checked=checked, **fields)

@@ -19,7 +19,8 @@ from ...errors import ConfigError, DataError, DatasetNotPreparedError
 from ...layouts import get_layout
 from .. import ntu
 from ..base import SkeletonDataset
-from ..prepared import read_meta, read_split
+from ..prepared import open_split, read_meta
+from ..stamp import STAMP_KEY
 from ..registry import DatasetSpec, default_root, register_dataset
 from .ctrgcn_npz import FILE_NAMES, find_ctrgcn_file, read_ctrgcn_npz
 
@@ -60,11 +61,10 @@ def _loader(variant: str):
             )
         if not meta["benchmarks"][benchmark].get(split):
             raise DataError(f"{root}: the {benchmark} {split} split is empty (the raw folder held no such samples)")
-        data, labels, lengths, ids = read_split(root / benchmark, split)
         extra = {"benchmark": benchmark, "format": "prepared", "skipped": meta.get("skipped", {}),
                  "truncated": meta.get("truncated", {}), "dropped_frames": meta.get("dropped_frames", 0)}
-        return SkeletonDataset(data=data, labels=labels, lengths=lengths, sample_ids=ids,
-                               source=str(root / benchmark), meta=extra, **common)
+        fields = {k: v for k, v in common.items() if k != "split"}
+        return open_split(root, benchmark, split, meta.get(STAMP_KEY), meta=extra, **fields)
 
     return load
 

@@ -26,7 +26,8 @@ import numpy as np
 from ...errors import DataError
 from ...layouts import get_layout
 from ..base import SkeletonDataset
-from ..prepared import SplitWriter, read_meta, read_split, write_meta
+from ..prepared import SplitWriter, open_split, read_meta, validate_prepared, write_meta
+from ..stamp import STAMP_KEY
 from ..registry import DatasetSpec, default_root, register_dataset
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ def prepare(raw_dir: Path, out_dir: Path, progress: bool = True) -> dict[str, An
         writer.close()
     meta = {"name": NAME, "layout": "kinect20", "units": "m", "class_names": CLASS_NAMES, "num_frames": frames,
             "splits": counts, "source": str(raw_dir), "skipped": {"count": 0}}
+    meta[STAMP_KEY] = validate_prepared(out_dir, [("", "train"), ("", "test")], name=NAME,
+                                        layout=get_layout("kinect20"), class_names=list(CLASS_NAMES), units="m")
     write_meta(out_dir, meta)
     logger.info("nw-ucla: %d train / %d test samples, T = %d", counts["train"], counts["test"], frames)
     return meta
@@ -123,10 +126,8 @@ def load(split: str, root: Path | None) -> SkeletonDataset:
     meta = read_meta(root, NAME, _HINT)
     if meta.get("name") != NAME:
         raise DataError(f"{root} holds a prepared {meta.get('name')!r} dataset, not {NAME!r}")
-    data, labels, lengths, ids = read_split(root, split)
-    return SkeletonDataset(name=NAME, split=split, data=data, labels=labels, layout=get_layout("kinect20"),
-                           class_names=list(CLASS_NAMES), sample_ids=ids, lengths=lengths, units="m",
-                           source=str(root), meta={"views": {"train": list(TRAIN_VIEWS), "test": [3]}})
+    return open_split(root, "", split, meta.get(STAMP_KEY), name=NAME, layout=get_layout("kinect20"),
+                      class_names=list(CLASS_NAMES), units="m", meta={"views": {"train": list(TRAIN_VIEWS), "test": [3]}})
 
 
 register_dataset(

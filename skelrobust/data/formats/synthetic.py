@@ -5,6 +5,9 @@
 ``$SKELROBUST_HOME/datasets/synthetic/<key>/<split>/`` where ``key`` = generator version + a hash of the
 options and of the generator's source code, so an edited generator can never be served a stale cache. Every split is written to a private temporary folder and renamed into place in one step, so
 concurrent first uses never expose a half-written cache: the loser of the race discards its copy.
+Each split is fully validated once, before it is renamed into place, and its ``meta.json`` records a
+validation stamp of the array files (:mod:`skelrobust.data.stamp`); later loads skip the content scan
+while the files still match it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from ...layouts import get_layout
 from ...paths import skelrobust_home
 from ..base import SkeletonDataset
 from ..registry import DatasetSpec, register_dataset
+from ..stamp import STAMP_KEY, make_stamp, stamp_matches
 from .. import synthesis
 
 #: Loader options and their defaults: 40 subjects x 16 classes x 4 repetitions = 2560 sequences.
 OPTIONS: dict[str, Any] = {"seed": 0, "num_subjects": 40, "repetitions": 4}
 _ARRAYS = ("data", "labels", "lengths", "subjects", "partners", "repetitions", "yaw_deg", "left_handed")
+#: Files of a split covered by its validation stamp.
+_FILES = tuple(f"{name}.npy" for name in _ARRAYS)
 
 
 def _check_options(seed: Any, num_subjects: Any, repetitions: Any) -> tuple[int, int, int]:
@@ -83,6 +89,10 @@ def _write_split(folder: Path, split: str, seed: int, num_subjects: int, repetit
             "split": split,
             "sample_ids": out.sample_ids,
         }
+        # the one full content scan of this cache (stamp taken first; renaming the folder keeps mtimes)
+        stamp = make_stamp(tmp, _FILES)
+        _build(tmp, split, meta, _read_arrays(tmp), seed, num_subjects, repetitions, content_checked=False)
+        meta[STAMP_KEY] = stamp
         atomic_write_json(tmp / "meta.json", meta)
         try:
             os.rename(tmp, folder / split)
@@ -112,11 +122,26 @@ def load_synthetic(split: str, root: Path | None, seed: int = 0, num_subjects: i
     where = folder / split
     try:
         meta = json.loads((where / "meta.json").read_text(encoding="utf-8"))
-        arrays = {name: np.load(where / f"{name}.npy", mmap_mode="r" if name == "data" else None) for name in _ARRAYS}
+        arrays = _read_arrays(where)
     except (OSError, ValueError) as exc:
         raise DataError(f"synthetic dataset cache {where} is unreadable ({exc}); delete the folder to regenerate it") from exc
     if meta.get("options") != {"seed": seed, "num_subjects": num_subjects, "repetitions": repetitions}:
         raise DataError(f"synthetic dataset cache {where} was generated with options {meta.get('options')}, not the requested ones")
+    # stat after opening: a file replaced after this point cannot be mistaken for the stamped one
+    checked = stamp_matches(where, meta.get(STAMP_KEY), _FILES)
+    return _build(where, split, meta, arrays, seed, num_subjects, repetitions, content_checked=checked)
+
+
+def _read_arrays(where: Path) -> dict[str, np.ndarray]:
+    """The arrays of one split folder, ``data`` as a read-only memory map."""
+    return {name: np.load(where / f"{name}.npy", mmap_mode="r" if name == "data" else None) for name in _ARRAYS}
+
+
+def _build(
+    where: Path, split: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], seed: int, num_subjects: int,
+    repetitions: int, content_checked: bool,
+) -> SkeletonDataset:
+    """The dataset of one split folder; ``content_checked`` as in :class:`SkeletonDataset`."""
     train = synthesis.split_subjects(num_subjects, "train")
     return SkeletonDataset(
         name="synthetic",
@@ -146,6 +171,7 @@ def load_synthetic(split: str, root: Path | None, seed: int = 0, num_subjects: i
             "fps": synthesis.FPS,
             "quantum_m": synthesis.QUANTUM,
         },
+        content_checked=content_checked,
     )
 
 
