@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from skelrobust.adapters import person_present
 from skelrobust.defense import InputTransformDefense, register_defense
 from skelrobust.errors import ConfigError
 
@@ -60,7 +61,7 @@ class LowPass(InputTransformDefense):
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, v, m = x.shape
-        present = (x != 0).any(dim=1, keepdim=True).any(dim=3, keepdim=True).to(x.dtype)  # (N, 1, T, 1, M)
+        present = person_present(x)[:, None, :, None, :].to(x.dtype)  # (N, 1, T, 1, M)
         w = self.weights(x).view(1, 1, -1)
 
         def smooth(z: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .adapters import person_present
 from .errors import BudgetViolationError, ConfigError, ThreatModelError, UnsupportedError
 from .layouts import SkeletonLayout
 from .registry import Registry
@@ -123,7 +124,7 @@ class Masks:
     def tensor(self, x: torch.Tensor) -> torch.Tensor:
         """Boolean ``(N, 1, T, V, M)`` mask: user masks AND entries where the person is present in the frame."""
         n, _, t, v, m = x.shape
-        present = (x != 0).any(dim=1, keepdim=True).any(dim=3, keepdim=True)  # (N, 1, T, 1, M)
+        present = person_present(x)[:, None, :, None, :]  # (N, 1, T, 1, M)
         mask = present.expand(n, 1, t, v, m).clone()
         for axis, size, allowed in ((2, t, self.frames), (3, v, self.joints), (4, m, self.persons)):
             if allowed is None:

@@ -52,6 +52,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from .adapters import person_present
 from .errors import ConfigError
 from .layouts import SkeletonLayout, get_layout
 
@@ -86,9 +87,9 @@ SMART_VARIANTS: tuple[str, ...] = ("smart", "robustbenchhar")
 _SQRT_EPS = 1e-12  # keeps sqrt differentiable at zero-length bones (SMART adds 1e-8 to bone vectors)
 
 
-def presence(x: torch.Tensor) -> torch.Tensor:
-    """Boolean ``(N, T, M)``: person ``m`` is present in frame ``t`` (any non-zero coordinate)."""
-    return (x != 0).any(dim=1).any(dim=2)
+#: Boolean ``(N, T, M)``: person ``m`` is present in frame ``t`` (any non-zero coordinate); the one definition
+#: shared with the attack masks, adapters and defenses.
+presence = person_present
 
 
 def valid_windows(present: torch.Tensor, k: int) -> torch.Tensor:
