@@ -16,6 +16,13 @@ Per victim x defense cell, over the attack set:
   ``1 - robust_accuracy`` (the prior benchmark's definition: the victim's clean errors count);
 - ``conditional_transfer_success_rate``: the same over only the samples the victim classifies correctly
   when clean (None when there are none).
+
+A cell whose evaluation raised (a defense failing on the input, a victim whose forward fails) is kept in
+place, so the other cells stay comparable: its summary has every numeric field None and an ``error``
+``{"type": exception class name, "message": str(exception)}``; successful cells have no ``error`` key. In
+``samples.jsonl`` its per-sample entry is ``{"victim", "defense", "error": true}`` with no predictions and
+no ``success`` (the message is in ``results.json``), so each record's ``victims`` list stays aligned with
+the summary's.
 """
 
 from __future__ import annotations
@@ -60,6 +67,29 @@ def cell_summary(
     }
 
 
+def error_summary(victim: str, defense: str, error: dict[str, str]) -> dict[str, Any]:
+    """The summary of a cell whose evaluation failed: the keys of :func:`cell_summary`, numbers None, plus ``error``."""
+    return {
+        "victim": victim,
+        "defense": defense,
+        "n": None,
+        "clean_accuracy": None,
+        "robust_accuracy": None,
+        "transfer_success_rate": None,
+        "conditional_transfer_success_rate": None,
+        "n_clean_correct": None,
+        "error": dict(error),
+    }
+
+
+def failed_cells(results: dict[str, Any]) -> list[str]:
+    """``"victim/defense (Type: message)"`` for every cell of ``results.json`` whose evaluation failed."""
+    return [
+        f"{c['victim']}/{c['defense']} ({c['error']['type']}: {' '.join(str(c['error']['message']).split())})"
+        for c in results.get("victims", []) if c.get("error")
+    ]
+
+
 def _number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
@@ -82,11 +112,12 @@ def sample_records(
     """One JSON-able record per attacked sample.
 
     Args:
-        cells: Per victim x defense: ``{"victim", "defense", "clean_predictions", "adversarial_predictions"}``.
+        cells: Per victim x defense: ``{"victim", "defense", "clean_predictions", "adversarial_predictions"}``,
+            or ``{"victim", "defense", "error"}`` for a cell whose evaluation failed (see the module docstring).
         attacked_predictions: Clean and adversarial predictions of the attacked model, if there is one.
         Remaining arrays are ``(K,)`` and aligned with ``indices``.
     """
-    cell_success = [successes(c["adversarial_predictions"], labels, targets) for c in cells]
+    cell_success = [None if c.get("error") else successes(c["adversarial_predictions"], labels, targets) for c in cells]
     attacked_success = (
         successes(attacked_predictions[1], labels, targets) if attacked_predictions is not None else None
     )
@@ -108,7 +139,9 @@ def sample_records(
                 "success": bool(attacked_success[k]),
             }
         record["victims"] = [
-            {
+            {"victim": c["victim"], "defense": c["defense"], "error": True}
+            if s is None
+            else {
                 "victim": c["victim"],
                 "defense": c["defense"],
                 "clean_prediction": int(c["clean_predictions"][k]),
@@ -154,7 +187,9 @@ def format_table(results: dict[str, Any]) -> str:
     head += f"\nwhite-box success rate: {_pct(wb)}" if wb is not None else ""
     columns = ("victim", "defense", "clean acc", "robust acc", "transfer SR", "cond. SR")
     rows = [
-        (
+        (str(c["victim"]), str(c["defense"]), *(("error",) * 4))
+        if c.get("error")
+        else (
             str(c["victim"]), str(c["defense"]), _pct(c["clean_accuracy"]), _pct(c["robust_accuracy"]),
             _pct(c["transfer_success_rate"]), _pct(c["conditional_transfer_success_rate"]),
         )
@@ -164,4 +199,5 @@ def format_table(results: dict[str, Any]) -> str:
     lines = [head, "  ".join(col.ljust(w) if i < 2 else col.rjust(w) for i, (col, w) in enumerate(zip(columns, widths)))]
     for row in rows:
         lines.append("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+    lines.extend(f"error: {cell}" for cell in failed_cells(results))
     return "\n".join(lines)

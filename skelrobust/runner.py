@@ -21,6 +21,12 @@ What a run does:
 5. Evaluates the adversarial set on every victim x defense with ``torch.inference_mode`` (victims and
    defenses may change between reruns: only evaluation is redone), measures imperceptibility, and
    writes ``results.json``, ``samples.jsonl`` and ``adversarial.npz`` atomically.
+
+Failure isolation (as timm's ``validate.py`` does per model): an ``Exception`` raised while evaluating
+one victim x defense cell is logged with its traceback at WARNING and recorded in that cell (see
+:mod:`skelrobust.results`); the other cells are still evaluated and every output is written. Nothing
+about a failed cell is cached, so a rerun in the same folder evaluates it again. Selection and
+generation are not isolated: an attack failure stops the run (finished shards are kept for resume).
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from .io import atomic_path, atomic_write_json, atomic_write_text
 from .metrics import imperceptibility, metric_units, summarize
 from .provenance import RESULTS_SCHEMA_VERSION, provenance
 from .registry import is_object_spec, load_object
-from .results import cell_summary, format_table, jsonable, sample_records
+from .results import cell_summary, error_summary, format_table, jsonable, sample_records
 from .version import __version__
 from .victim import Victim
 
@@ -431,7 +437,8 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     """Run (or resume) one attack against every victim x defense and write the outputs to ``output``.
 
     Returns:
-        The content of ``results.json``.
+        The content of ``results.json``; cells whose evaluation raised carry an ``error`` (see
+        :func:`skelrobust.results.failed_cells`).
 
     Raises:
         ConfigError, RegistryError, LayoutMismatchError, CheckpointError, DataError, UnsupportedError:
@@ -605,8 +612,14 @@ def _evaluate(
     cells = []
     for name in cfg.victims:
         for defense_name, defense in defenses.items():
-            defended = defense.wrap(models[name])
-            clean_pred, adv_pred = judged if defended is models[judge] else predictions(defended)
+            try:
+                defended = defense.wrap(models[name])
+                clean_pred, adv_pred = judged if defended is models[judge] else predictions(defended)
+            except Exception as exc:  # one broken cell must not lose the others (KeyboardInterrupt still stops)
+                logger.warning("evaluating victim %r under defense %r failed; recorded as an error", name, defense_name, exc_info=True)
+                error = {"type": type(exc).__name__, "message": str(exc)}
+                cells.append({"victim": name, "defense": defense_name, "error": error})
+                continue
             cells.append({"victim": name, "defense": defense_name, "clean_predictions": clean_pred, "adversarial_predictions": adv_pred})
 
     parts: dict[str, list[np.ndarray]] = {}
@@ -662,7 +675,8 @@ def _evaluate(
         "white_box_success_rate": white_box["transfer_success_rate"],
         "white_box_model": judge,
         "victims": [
-            cell_summary(c["victim"], c["defense"], c["clean_predictions"], c["adversarial_predictions"], labels, targets)
+            error_summary(c["victim"], c["defense"], c["error"]) if "error" in c
+            else cell_summary(c["victim"], c["defense"], c["clean_predictions"], c["adversarial_predictions"], labels, targets)
             for c in cells
         ],
         "defenses": {name: d.config() for name, d in defenses.items()},

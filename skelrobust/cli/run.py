@@ -51,12 +51,14 @@ def run_command(
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
+    Exits 2 (after writing every output) when some victim x defense cells failed to evaluate.
+
     \b
     Example:
       skelrobust run --attack pgd --victim ctrgcn --surrogate stgcn --dataset synthetic \\
           --n-samples 64 --steps 50 --output runs/pgd-stgcn
     """
-    from ..results import format_table
+    from ..results import failed_cells, format_table
     from ..runner import RunConfig, run_benchmark
 
     victim_names = split_names(victims)
@@ -90,3 +92,8 @@ def run_command(
     else:
         click.echo(format_table(results))
         click.echo(f"results: {output}")
+    failed = failed_cells(results)
+    if failed:
+        # Every output is written; the exit status tells scripts that some cells hold no numbers.
+        click.echo(f"Error: evaluation failed for {len(failed)} cell(s): {'; '.join(failed)}", err=True)
+        raise SystemExit(2)
