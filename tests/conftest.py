@@ -66,6 +66,20 @@ def canonical_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.fixture
+def register_temporarily(monkeypatch: pytest.MonkeyPatch):
+    """``register(registry, obj, name=None)``: add a plugin for this test only (removed afterwards)."""
+    from skelrobust.registry import Entry
+
+    def register(registry, obj, name: str | None = None) -> str:
+        name = name or obj.name
+        registry.names()  # load the built-ins first, so the test entry is not overwritten by them
+        monkeypatch.setitem(registry._entries, name, Entry(name, obj, {}))
+        return name
+
+    return register
+
+
+@pytest.fixture
 def shared_data() -> Path:
     """../shared/data (MSR Action3D, UTD-MHAD); tests using it skip when it is absent."""
     if not SHARED_DATA.is_dir():

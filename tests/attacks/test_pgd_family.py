@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skelrobust.attack import Budget, Masks, create_attack
+from skelrobust.attack import Budget, create_attack
 from skelrobust.errors import ConfigError
 from skelrobust.layouts import get_layout
 
@@ -29,14 +29,6 @@ class Recorder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.inputs.append(x.detach().clone())
         return self.model(x)
-
-
-@pytest.fixture
-def data(tiny_victim, canonical_batch):
-    x, _ = canonical_batch
-    with torch.no_grad():
-        y = tiny_victim(x).argmax(1)
-    return x, y, Masks().tensor(x)
 
 
 def grad_ce(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -6,20 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from skelrobust.attack import Masks, create_attack
+from skelrobust.attack import create_attack
 from skelrobust.errors import ConfigError
 from skelrobust.layouts import get_layout
 from skelrobust.metrics import smart_perceptual_loss
 
 NTU = get_layout("ntu25")
-
-
-@pytest.fixture
-def data(tiny_victim, canonical_batch):
-    x, _ = canonical_batch
-    with torch.no_grad():
-        y = tiny_victim(x).argmax(1)
-    return x, y, Masks().tensor(x)
 
 
 def _grads(model, x, adv, y, variant="smart"):

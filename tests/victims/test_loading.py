@@ -16,7 +16,6 @@ from skelrobust.data import DATASETS, DatasetSpec, SkeletonDataset
 from skelrobust.errors import CheckpointError, ConfigError, LayoutMismatchError, RegistryError
 from skelrobust.io import sha256_file
 from skelrobust.layouts import get_layout
-from skelrobust.registry import Entry
 from skelrobust.victim import VICTIMS, VictimFamily
 
 HERE = Path(__file__).resolve().parent
@@ -39,21 +38,17 @@ def _tiny_loader(split: str, root: Path | None, **options: object) -> SkeletonDa
 
 
 @pytest.fixture
-def tiny_dataset(monkeypatch: pytest.MonkeyPatch) -> str:
+def tiny_dataset(register_temporarily) -> str:
     """A 3-class kinect20 dataset registered only for the test (spec leaves num_classes open when asked)."""
-    DATASETS.names()
     spec = DatasetSpec(name="h3c-tiny", loader=_tiny_loader, description="test", layout="kinect20", num_classes=3, needs_root=False)
-    monkeypatch.setitem(DATASETS._entries, "h3c-tiny", Entry("h3c-tiny", spec, {}))
-    return "h3c-tiny"
+    return register_temporarily(DATASETS, spec)
 
 
 @pytest.fixture
-def open_dataset(monkeypatch: pytest.MonkeyPatch) -> str:
+def open_dataset(register_temporarily) -> str:
     """The same data, but the spec does not know the class count: it must be read from the test split."""
-    DATASETS.names()
     spec = DatasetSpec(name="h3c-open", loader=_tiny_loader, description="test", layout="kinect20", num_classes=None, needs_root=False)
-    monkeypatch.setitem(DATASETS._entries, "h3c-open", Entry("h3c-open", spec, {}))
-    return "h3c-open"
+    return register_temporarily(DATASETS, spec)
 
 
 def _x(v: int = 25, m: int = 2, n: int = 2) -> torch.Tensor:
@@ -109,10 +104,9 @@ def test_dataset_supplies_layout_and_classes(tiny_dataset: str, open_dataset: st
         skelrobust.load_victim("mlp", dataset=tiny_dataset, layout="ntu25", pretrained=False)
 
 
-def test_family_layout_support_is_checked(tiny_dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_family_layout_support_is_checked(tiny_dataset: str, register_temporarily) -> None:
     mlp = VICTIMS.get("mlp")
-    family = VictimFamily(name="h3c-ntuonly", build=mlp.build, presets=("lite",), layouts=("ntu25",))
-    monkeypatch.setitem(VICTIMS._entries, family.name, Entry(family.name, family, {}))
+    register_temporarily(VICTIMS, VictimFamily(name="h3c-ntuonly", build=mlp.build, presets=("lite",), layouts=("ntu25",)))
     with pytest.raises(LayoutMismatchError, match=r"'h3c-ntuonly' does not support layout 'kinect20' \(the layout of dataset 'h3c-tiny'\); it supports ntu25"):
         skelrobust.load_victim("h3c-ntuonly", dataset=tiny_dataset, pretrained=False)
 

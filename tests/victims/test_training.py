@@ -15,7 +15,6 @@ from skelrobust.cli import main
 from skelrobust.data import DATASETS, DatasetSpec, SkeletonDataset
 from skelrobust.errors import ConfigError
 from skelrobust.layouts import get_layout
-from skelrobust.registry import Entry
 from skelrobust.training import TrainConfig, augment, train_victim, validation_split
 
 FACTORIES = Path(__file__).resolve().parent / "custom_factories.py"
@@ -43,11 +42,9 @@ def _learnable(split: str, root: Path | None, **options: object) -> SkeletonData
 
 
 @pytest.fixture
-def learn_dataset(monkeypatch: pytest.MonkeyPatch) -> str:
-    DATASETS.names()
+def learn_dataset(register_temporarily) -> str:
     spec = DatasetSpec(name="h3c-learn", loader=_learnable, description="test", layout="ntu25", num_classes=3, needs_root=False)
-    monkeypatch.setitem(DATASETS._entries, "h3c-learn", Entry("h3c-learn", spec, {}))
-    return "h3c-learn"
+    return register_temporarily(DATASETS, spec)
 
 
 def _cfg(dataset: str, **kw: object) -> TrainConfig:
