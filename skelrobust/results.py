@@ -15,7 +15,11 @@ Per victim x defense cell, over the attack set:
 - ``transfer_success_rate``: fraction of successes over all attacked samples; untargeted this is
   ``1 - robust_accuracy`` (the prior benchmark's definition: the victim's clean errors count);
 - ``conditional_transfer_success_rate``: the same over only the samples the victim classifies correctly
-  when clean (None when there are none).
+  when clean (None when there are none);
+- ``success_by_class``: the success rate per true class of the attack set (:func:`success_by_class`), the
+  same for the white-box model in ``white_box_success_by_class``. An overall rate hides that some classes
+  resist: on the embedded set, whole-body movements (sitting down, jump up) need budgets several times
+  larger than hand gestures.
 
 A cell whose evaluation raised (a defense failing on the input, a victim whose forward fails) is kept in
 place, so the other cells stay comparable: its summary has every numeric field None and an ``error``
@@ -51,6 +55,7 @@ def cell_summary(
     adversarial_predictions: np.ndarray,
     labels: np.ndarray,
     targets: np.ndarray | None,
+    class_names: Sequence[str],
 ) -> dict[str, Any]:
     """The summary of one victim x defense cell (rates in ``[0, 1]``)."""
     clean_correct = clean_predictions == labels
@@ -64,7 +69,33 @@ def cell_summary(
         "transfer_success_rate": _mean(success),
         "conditional_transfer_success_rate": _mean(success[clean_correct]),
         "n_clean_correct": int(clean_correct.sum()),
+        "success_by_class": success_by_class(adversarial_predictions, labels, targets, class_names),
     }
+
+
+def success_by_class(
+    adversarial_predictions: np.ndarray,
+    labels: np.ndarray,
+    targets: np.ndarray | None,
+    class_names: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Success rate per true class, for the classes present in the attack set, in label order.
+
+    Returns:
+        ``[{"label", "class_name", "n", "successes", "success_rate"}, ...]``.
+    """
+    success = successes(adversarial_predictions, labels, targets)
+    rows = []
+    for label in np.unique(labels):
+        mask = labels == label
+        rows.append({
+            "label": int(label),
+            "class_name": str(class_names[int(label)]),
+            "n": int(mask.sum()),
+            "successes": int(success[mask].sum()),
+            "success_rate": float(success[mask].mean()),
+        })
+    return rows
 
 
 def error_summary(victim: str, defense: str, error: dict[str, str]) -> dict[str, Any]:
@@ -78,6 +109,7 @@ def error_summary(victim: str, defense: str, error: dict[str, str]) -> dict[str,
         "transfer_success_rate": None,
         "conditional_transfer_success_rate": None,
         "n_clean_correct": None,
+        "success_by_class": None,
         "error": dict(error),
     }
 
@@ -176,6 +208,12 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _most_resistant(by_class: Sequence[dict[str, Any]], count: int = 3) -> str:
+    """``"name k/n, ..."`` for up to ``count`` classes with the lowest success rate below 1."""
+    below = sorted((r for r in by_class if r["successes"] < r["n"]), key=lambda r: (r["success_rate"], r["label"]))
+    return ", ".join(f"{r['class_name']} {r['successes']}/{r['n']}" for r in below[:count])
+
+
 def format_table(results: dict[str, Any]) -> str:
     """A readable summary: one header line and a victim x defense table (rates in percent)."""
     budget = f"{results['norm']} eps {results['eps']:g} {results['eps_unit']}"
@@ -185,6 +223,8 @@ def format_table(results: dict[str, Any]) -> str:
     )
     wb = results.get("white_box_success_rate")
     head += f"\nwhite-box success rate: {_pct(wb)}" if wb is not None else ""
+    resisting = _most_resistant(results.get("white_box_success_by_class") or [])
+    head += f"\nmost resistant classes (white-box): {resisting}" if resisting else ""
     columns = ("victim", "defense", "clean acc", "robust acc", "transfer SR", "cond. SR")
     rows = [
         (str(c["victim"]), str(c["defense"]), *(("error",) * 4))

@@ -635,7 +635,7 @@ def _evaluate(
         indices=attack_set.indices, sample_ids=attack_set.sample_ids, labels=labels, targets=targets,
         attacked_model=judge, attacked_predictions=judged, cells=cells, imperceptibility=per_sample, **stacked,
     )
-    white_box = cell_summary(judge, "none", judged[0], judged[1], labels, targets)
+    white_box = cell_summary(judge, "none", judged[0], judged[1], labels, targets, dataset.class_names)
     unit = dataset.units
     results: dict[str, Any] = {
         "schema_version": RESULTS_SCHEMA_VERSION,
@@ -674,9 +674,12 @@ def _evaluate(
         ),
         "white_box_success_rate": white_box["transfer_success_rate"],
         "white_box_model": judge,
+        "white_box_success_by_class": white_box["success_by_class"],
         "victims": [
             error_summary(c["victim"], c["defense"], c["error"]) if "error" in c
-            else cell_summary(c["victim"], c["defense"], c["clean_predictions"], c["adversarial_predictions"], labels, targets)
+            else cell_summary(
+                c["victim"], c["defense"], c["clean_predictions"], c["adversarial_predictions"], labels, targets, dataset.class_names
+            )
             for c in cells
         ],
         "defenses": {name: d.config() for name, d in defenses.items()},

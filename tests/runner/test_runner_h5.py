@@ -92,6 +92,13 @@ def test_cli_run_end_to_end(data_dir: Path, tmp_path: Path) -> None:
         assert cell["robust_accuracy"] == pytest.approx(1 - success.mean())
         if clean_ok.any():
             assert cell["conditional_transfer_success_rate"] == pytest.approx(success[clean_ok].mean())
+        by_class = {row["label"]: row for row in cell["success_by_class"]}
+        assert set(by_class) == set(labels.tolist())
+        for label, row in by_class.items():
+            assert row["class_name"] == f"action{label}" and row["n"] == int((labels == label).sum())
+            assert row["successes"] == int(success[labels == label].sum())
+    wb_by_class = {row["label"]: row["successes"] for row in res["white_box_success_by_class"]}
+    assert sum(wb_by_class.values()) == sum(r["attacked_model"]["success"] for r in records)
     assert records[0]["gradient_evaluations"] == 3 and records[0]["iterations"] == 3
     assert res["victims"][0]["clean_accuracy"] == 1.0  # victim_a is the attacked model
 
