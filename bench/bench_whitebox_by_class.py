@@ -1,9 +1,9 @@
 """White-box PGD success per class, on attack sets drawn from the train and the test split.
 
 Why: the embedded target "white-box PGD at 1 cm and 50 steps fools the lite ST-GCN on >= 95 % of the
-attack set" is missed (about 50 %), and the per-class rates say why: whole-body movements resist. This
-benchmark puts the same lite model, trained the same way on real recordings, beside it, so the gap can be
-told apart into "the data" and "the attack". Train a model on a real dataset first, e.g.::
+attack set" is missed (about 50 %), and the per-class rates show where: whole-body movements resist most.
+This benchmark puts the same lite model, trained the same way on real recordings, beside it, to tell what
+the data do from what the attack does. Train a model on a real dataset first, e.g.::
 
     skelrobust train --victim stgcn --dataset utd-mhad --root ../shared/data/UTD-MHAD/Skeleton --preset lite \\
         --epochs 60 --optimizer adamw --lr 0.003 --weight-decay 0.01 --label-smoothing 0.1 --batch-size 32 \\
