@@ -18,8 +18,8 @@ Per victim x defense cell, over the attack set:
   when clean (None when there are none);
 - ``success_by_class``: the success rate per true class of the attack set (:func:`success_by_class`), the
   same for the white-box model in ``white_box_success_by_class``. An overall rate hides that some classes
-  resist: on the embedded set, whole-body movements (sitting down, jump up) need budgets several times
-  larger than hand gestures.
+  resist: with the lite zoo on the embedded set, whole-body movements (sitting down, jump up) mostly need
+  about twice the budget that flips hand gestures.
 
 A cell whose evaluation raised (a defense failing on the input, a victim whose forward fails) is kept in
 place, so the other cells stay comparable: its summary has every numeric field None and an ``error``
