@@ -15,7 +15,7 @@ then::
     python bench/bench_whitebox_by_class.py --victim stgcn --dataset utd-mhad \\
         --root ../shared/data/UTD-MHAD/Skeleton --checkpoint /tmp/utd-stgcn/best.pt
 
-For each split it attacks ``--n-samples`` correctly classified samples (seeded choice) and reports the
+For each split it attacks ``--n-samples`` correctly classified samples (chosen as ``skelrobust run`` chooses) and reports the
 success rate per ``--eps``, the per-class rates at each eps, and the median and 10th-percentile clean
 confidence of the attack set (test samples of a model that generalises imperfectly sit closer to the
 decision boundary). Prints one JSON object.
@@ -33,43 +33,48 @@ import numpy as np
 import torch
 
 from skelrobust.attack import create_attack
+from skelrobust.attack_set import select_attack_set
 from skelrobust.data import load_dataset
 from skelrobust.loading import load_victim
-from skelrobust.results import success_by_class
+from skelrobust.results import success_by_class, successes
+from skelrobust.training import evaluate, predict
 
 
 def attack_split(victim: torch.nn.Module, dataset, args: argparse.Namespace) -> dict:
-    """Success rates of white-box PGD on ``args.n_samples`` correctly classified samples of one split."""
-    data = torch.from_numpy(np.array(dataset.data, dtype=np.float32))  # a writable copy (the data may be memory-mapped)
-    labels = torch.from_numpy(np.asarray(dataset.labels)).long()
+    """Success rates of white-box PGD on ``args.n_samples`` correctly classified samples of one split.
+
+    The attack set is chosen as ``skelrobust run`` chooses it (:func:`select_attack_set`), here from any split.
+    """
+    device = torch.device("cpu")
+    attack_set = select_attack_set(dataset, victim, n_samples=args.n_samples, seed=args.seed,
+                                   batch_size=args.batch_size, device=device)
+    x = torch.from_numpy(np.array(dataset.data[np.sort(attack_set.indices)], dtype=np.float32))
+    y = torch.from_numpy(np.asarray(dataset.labels)[np.sort(attack_set.indices)]).long()
     with torch.no_grad():
-        logits = torch.cat([victim(data[i : i + 128]) for i in range(0, len(data), 128)])
-    correct = np.flatnonzero((logits.argmax(1) == labels).numpy())
-    chosen = np.sort(np.random.default_rng(args.seed).choice(correct, min(args.n_samples, correct.size), replace=False))
-    x, y = data[chosen], labels[chosen]
-    confidence = torch.softmax(logits[chosen], 1).max(1).values
+        confidence = torch.softmax(victim(x), 1).max(1).values
     report = {
-        "accuracy": float(correct.size / len(labels)),
-        "n_samples": int(chosen.size),
+        "accuracy": evaluate(victim, dataset),
+        "n_samples": len(y),
         "confidence_median": float(confidence.median()),
         "confidence_p10": float(confidence.quantile(0.1)),
         "rates": {},
         "by_class": {},
+        "attack_seconds": {},
     }
     for eps in args.eps:
         attack = create_attack("pgd", eps=eps, steps=args.steps)
-        predictions = []
         start = time.perf_counter()
-        for i in range(0, len(y), args.batch_size):
-            out = attack(x[i : i + args.batch_size], y[i : i + args.batch_size], layout=dataset.layout, model=victim,
-                         generator=torch.Generator().manual_seed(args.seed + i))
-            with torch.no_grad():
-                predictions.append(victim(out.adversarial).argmax(1))
-        adversarial = torch.cat(predictions).numpy()
-        rows = success_by_class(adversarial, y.numpy(), None, dataset.class_names)
-        report["rates"][str(eps)] = float(np.mean(adversarial != y.numpy()))
-        report["by_class"][str(eps)] = {r["class_name"]: f"{r['successes']}/{r['n']}" for r in rows}
-        report.setdefault("attack_seconds", {})[str(eps)] = round(time.perf_counter() - start, 1)
+        adversarial = torch.cat([
+            attack(x[i : i + args.batch_size], y[i : i + args.batch_size], layout=dataset.layout, model=victim,
+                   generator=torch.Generator().manual_seed(args.seed + i)).adversarial
+            for i in range(0, len(y), args.batch_size)
+        ])
+        success = successes(predict(victim, adversarial.numpy(), args.batch_size), y.numpy(), None)
+        report["rates"][str(eps)] = float(success.mean())
+        report["by_class"][str(eps)] = {
+            r["class_name"]: f"{r['successes']}/{r['n']}" for r in success_by_class(success, y.numpy(), dataset.class_names)
+        }
+        report["attack_seconds"][str(eps)] = round(time.perf_counter() - start, 1)
     return report
 
 

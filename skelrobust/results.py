@@ -69,22 +69,21 @@ def cell_summary(
         "transfer_success_rate": _mean(success),
         "conditional_transfer_success_rate": _mean(success[clean_correct]),
         "n_clean_correct": int(clean_correct.sum()),
-        "success_by_class": success_by_class(adversarial_predictions, labels, targets, class_names),
+        "success_by_class": success_by_class(success, labels, class_names),
     }
 
 
-def success_by_class(
-    adversarial_predictions: np.ndarray,
-    labels: np.ndarray,
-    targets: np.ndarray | None,
-    class_names: Sequence[str],
-) -> list[dict[str, Any]]:
+def success_by_class(success: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> list[dict[str, Any]]:
     """Success rate per true class, for the classes present in the attack set, in label order.
+
+    Args:
+        success: Boolean ``(K,)`` from :func:`successes`.
+        labels: True labels ``(K,)``.
+        class_names: Names indexed by label.
 
     Returns:
         ``[{"label", "class_name", "n", "successes", "success_rate"}, ...]``.
     """
-    success = successes(adversarial_predictions, labels, targets)
     rows = []
     for label in np.unique(labels):
         mask = labels == label
