@@ -4,8 +4,8 @@ The module tree, parameter names, buffer names, initialisation and arithmetic fo
 ``model/SkateFormer.py`` (KAIST-VICLab/SkateFormer), so the authors' released state dicts load with
 ``strict=True``; a fixture test checks logits against the official code. Implementation differences that do
 not change the function: the G-Conv groups are one batched ``einsum`` instead of a Python loop, the four
-partition types share one generic partition/reverse pair, the relative position bias is broadcast rather than
-repeated, and ``timm`` is not needed (``Mlp``, ``DropPath`` and ``trunc_normal_`` are the tiny local
+partition types share one generic partition/reverse pair, the relative position bias is expanded rather than
+repeated (same values, see :meth:`MultiHeadSelfAttention.relative_position_bias`), and ``timm`` is not needed (``Mlp``, ``DropPath`` and ``trunc_normal_`` are the tiny local
 equivalents below). Attention is written out (scaled q @ k^T + bias, softmax): on CPU this is about 1.6x
 faster forward+backward than ``scaled_dot_product_attention`` with a trainable additive bias.
 
@@ -112,9 +112,13 @@ class MultiHeadSelfAttention(nn.Module):
 
     The input carries q, k and v stacked on the channel axis (``3 * heads * head_dim``); the output has
     ``heads * head_dim`` channels. The logit scale is ``num_heads ** -0.5`` as in the official code (not the
-    usual ``head_dim ** -0.5``). Types 1 and 3 learn a bias per (frame offset, head) shared by all point
-    pairs, table ``(2F - 1, heads)``; types 2 and 4 learn one per (frame offset, point i, point j, head),
-    table ``(2F - 1, P, P, heads)``, for windows of ``F`` frames x ``P`` points.
+    usual ``head_dim ** -0.5``). Types 1 and 3 learn a table ``(2F - 1, heads)``; types 2 and 4 learn one per
+    (frame offset, point i, point j, head), table ``(2F - 1, P, P, heads)``, for windows of ``F`` frames x
+    ``P`` points. See :meth:`relative_position_bias` for how the type 1/3 table is laid over the tokens (the
+    official code's layout, which released weights were trained with).
+
+    ``relative_position_index`` is a persistent buffer (official checkpoints carry it), but its values
+    follow from the partition size alone: loading a state dict recomputes it instead of trusting the file.
     """
 
     def __init__(
@@ -146,12 +150,33 @@ class MultiHeadSelfAttention(nn.Module):
             self.relative_position_bias_table = nn.Parameter(trunc_normal_(table, std=0.02))
             self.register_buffer("relative_position_index", relative_position_index_1d(frames))
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+        # The index is a pure function of the window's frame count: recompute it rather than trust the file
+        # (a file with wrong values would silently scramble the bias). A wrong shape is still reported.
+        key = prefix + "relative_position_index"
+        if self.rel and key in state_dict and state_dict[key].shape == self.relative_position_index.shape:
+            state_dict[key] = relative_position_index_1d(self.partition_size[0]).to(state_dict[key].device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+
     def relative_position_bias(self) -> torch.Tensor:
-        """``(1, heads, A, A)`` bias for the ``A = frames * points`` tokens of a window (frame-major)."""
+        """``(1, heads, A, A)`` bias for the ``A = F * P`` tokens of a window (frame-major: token ``a = f * P + p``).
+
+        Types 2 and 4: ``bias[a, b] = table[f_a - f_b + F - 1, p_a, p_b]``, the relative position of the two
+        tokens' frames and their points.
+
+        Types 1 and 3 reproduce the official ``_get_relative_positional_bias``, which is *not* the per-frame
+        broadcast its shapes suggest: it calls ``.repeat(1, P, 1, P, 1, 1)`` (six sizes) on the
+        ``(F, 1, F, 1, heads)`` tensor, so torch prepends a dimension and tiles each whole frame axis ``P``
+        times, giving ``bias[a, b] = table[(a mod F) - (b mod F) + F - 1]`` instead of
+        ``table[a // P - b // P + F - 1]``. The bias therefore depends on token indices modulo ``F``, not on
+        the tokens' frames. Released SkateFormer weights were trained with this layout, so it is kept (with
+        smooth, small weights the two differ by ~1e-6 in the logits; with trained bias tables by ~0.1).
+        """
         frames, points = self.partition_size
         bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
         if self.rel_type in ("type_1", "type_3"):
-            bias = bias.view(frames, 1, frames, 1, self.num_heads).expand(frames, points, frames, points, self.num_heads)
+            # (P, F, P, F, heads) flattened to (A, A): row a = i * F + (a mod F), column likewise.
+            bias = bias.view(1, frames, 1, frames, self.num_heads).expand(points, frames, points, frames, self.num_heads)
         else:
             bias = bias.view(frames, frames, points, points, self.num_heads).permute(0, 2, 1, 3, 4)
         return bias.reshape(self.attn_area, self.attn_area, self.num_heads).permute(2, 0, 1).unsqueeze(0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from realistic_fill import fill_module
 from skelrobust.errors import ConfigError, LayoutMismatchError, UnsupportedError
 from skelrobust.victim import VICTIMS
 
@@ -140,6 +141,66 @@ def test_logits_match_official_code(name, reference):
     expected = reference[f"logits_{name}"]
     assert expected.abs().max() > 1e-2  # the reference is not degenerate
     torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(LOGIT_CASES))
+def test_logits_match_official_code_at_trained_weight_scale(name, reference):
+    """Random-normal weights with bias tables of std 0.5: a mis-laid relative position bias shows here."""
+    case = LOGIT_CASES[name]
+    victim = build(num_classes=5, **case["ours"])
+    fill_module(victim.network)
+    x = canonical_input(case["lengths"], case["frames"], case["joints"], case["persons"])
+    with torch.no_grad():
+        logits = victim(x)
+    expected = reference[f"logits_realistic_{name}"]
+    assert expected.abs().max() > 1.0
+    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_reference_cases_cover_every_partition_type_with_frames_unequal_to_points():
+    sizes: dict[int, set] = {i: set() for i in range(1, 5)}
+    for case in LOGIT_CASES.values():
+        for i in range(1, 5):
+            if f"type_{i}_size" in case["official"]:
+                sizes[i].add(tuple(case["official"][f"type_{i}_size"]))
+    assert all(any(f != p for f, p in sizes[i]) for i in range(1, 5)), sizes
+
+
+def test_type_1_and_3_bias_follows_token_index_modulo_frames():
+    """The official ``.repeat`` lays the (2F - 1) table out by ``a mod F``, not by the token's frame ``a // P``."""
+    from skelrobust.victims._skateformer_blocks import MultiHeadSelfAttention
+
+    frames, points, heads = 3, 4, 2
+    for rel_type in ("type_1", "type_3"):
+        attention = MultiHeadSelfAttention(6, rel_type, heads, (frames, points))
+        with torch.no_grad():
+            attention.relative_position_bias_table.copy_(torch.arange(10.0).view(5, 2))
+        bias = attention.relative_position_bias()[0]
+        tokens = frames * points
+        expected = torch.empty(heads, tokens, tokens)
+        for a in range(tokens):
+            for b in range(tokens):
+                expected[:, a, b] = attention.relative_position_bias_table[(a % frames) - (b % frames) + frames - 1]
+        assert torch.equal(bias, expected)
+
+
+def test_relative_position_index_is_recomputed_when_a_checkpoint_is_loaded(tmp_path):
+    from skelrobust.checkpoints import load_into
+
+    source = build(preset="lite", num_classes=4)
+    fill_module(source.network)
+    state = source.network.state_dict()
+    key = "stages.0.blocks.0.transformer.attention.0.relative_position_index"
+    good = state[key].clone()
+    state[key] = torch.zeros_like(good)  # a file with wrong index values
+    path = tmp_path / "scrambled.pt"
+    torch.save(state, path)
+    target = build(preset="lite", num_classes=4)
+    load_into(target.network, path)
+    assert torch.equal(target.network.state_dict()[key], good)
+    x = canonical_input([20, 24], frames=24)
+    with torch.no_grad():
+        torch.testing.assert_close(target.eval()(x), source(x))
 
 
 def test_official_checkpoint_round_trip_loads_strictly(tmp_path):
