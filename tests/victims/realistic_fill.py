@@ -10,7 +10,7 @@ implementations with the same key names get the same values):
   SkateFormer's ``gconv`` and CTR-GCN's ``PA`` (learnt joint mixing) and ST-GCN's ``edge_importance`` are
   matrices too, except that ``edge_importance`` is centred on 1 (its initial value);
 - norm scales (1-D ``weight``): 1 + N(0, 0.1^2); biases and running means: N(0, 0.1^2);
-  running variances: 0.5 + |N(0, 0.5^2)|; CTR-GCN's ``alpha``: N(0, 0.5^2);
+  running variances: 0.5 + |N(0, 0.5^2)|;
 - integer buffers and graph buffers (``A``) are kept.
 
 Used by the tests and by the fixture scripts under ``fixtures/`` (which run the official code).
@@ -31,7 +31,7 @@ def realistic_fill(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             out[key] = tensor.clone()
             continue
         noise = torch.randn(tensor.shape, generator=torch.Generator().manual_seed(k), dtype=torch.float64)
-        if "relative_position_bias_table" in key or leaf == "alpha":
+        if "relative_position_bias_table" in key:
             values = noise * 0.5
         elif leaf == "running_var":
             values = 0.5 + noise.abs() * 0.5
@@ -47,10 +47,26 @@ def realistic_fill(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def fill_module(module: torch.nn.Module) -> torch.nn.Module:
-    """Load :func:`realistic_fill` of ``module``'s own state dict into it (strict) and return it in eval mode."""
+def fill_module(module: torch.nn.Module, calibration: tuple[torch.Tensor, ...] | None = None) -> torch.nn.Module:
+    """Load :func:`realistic_fill` of ``module``'s own state dict into it (strict) and return it in eval mode.
+
+    With ``calibration`` (network inputs), BatchNorm running statistics are then set to the batch statistics
+    of one forward pass on them, as training leaves them: without this, deep GCNs with random weights grow
+    their activations layer by layer (CTR-GCN's logits reach 1e3). Only BatchNorm layers run in train mode
+    for that pass, so dropout stays off and the result is deterministic.
+    """
     module.load_state_dict(realistic_fill(module.state_dict()))
-    return module.eval()
+    module.eval()
+    if calibration is not None:
+        norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # cumulative average: after one batch, exactly its statistics
+            norm.train()
+        with torch.no_grad():
+            module(*calibration)
+        module.eval()
+    return module
 
 
 def realistic_input(n: int = 2, t: int = 20, v: int = 25, m: int = 2, seed: int = 0) -> torch.Tensor:

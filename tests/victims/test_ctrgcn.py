@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from gcn_reference import FIXTURE, deterministic_fill, reference_input
+from realistic_fill import fill_module, realistic_input
 
 from skelrobust.adapters import CenterCropResize, MinMaxSample
 from skelrobust.checkpoints import load_into
@@ -60,6 +61,15 @@ def test_logits_match_official_nw_ucla_graph() -> None:
     with torch.no_grad():
         out = net(reference_input(v=20, m=1))
     torch.testing.assert_close(out, REF["ctrgcn_ucla"]["logits"], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("case", "kwargs", "shape"), [("ctrgcn", {}, {}), ("ctrgcn_ucla", {"layout": "kinect20", "num_persons": 1}, {"v": 20, "m": 1})])
+def test_logits_match_official_at_trained_weight_scale(case: str, kwargs: dict, shape: dict) -> None:
+    net = fill_module(build(num_classes=7, **kwargs).network, (realistic_input(seed=1, **shape),))
+    with torch.no_grad():
+        out = net(realistic_input(**shape))
+    assert REF[case]["logits_realistic"].abs().max() > 1.0
+    torch.testing.assert_close(out, REF[case]["logits_realistic"], atol=1e-4, rtol=1e-4)
 
 
 def test_official_and_robustbenchhar_checkpoints_load(tmp_path) -> None:

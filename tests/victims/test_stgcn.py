@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from gcn_reference import FIXTURE, deterministic_fill, reference_input
+from realistic_fill import fill_module, realistic_input
 
 from skelrobust.checkpoints import load_into
 from skelrobust.adapters import PreNormalize3D
@@ -54,6 +55,14 @@ def test_logits_match_official_and_mmskeleton() -> None:
     torch.testing.assert_close(out, REF["stgcn"]["logits"], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(out, REF["mmskeleton"]["logits"], atol=1e-4, rtol=1e-4)
     assert REF["mmskeleton"]["keys_ntu60"] == REF["stgcn"]["keys_ntu60"]
+
+
+def test_logits_match_official_at_trained_weight_scale() -> None:
+    net = fill_module(build(num_classes=7).network, (realistic_input(seed=1),))
+    with torch.no_grad():
+        out = net(realistic_input())
+    assert REF["stgcn"]["logits_realistic"].abs().max() > 1.0
+    torch.testing.assert_close(out, REF["stgcn"]["logits_realistic"], atol=1e-4, rtol=1e-4)
 
 
 def _pyskl_state(num_classes: int) -> dict[str, torch.Tensor]:
