@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -10,6 +12,8 @@ from torch import nn
 
 from .errors import CheckpointError
 from .io import sha256_file
+
+log = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net")
 
@@ -41,6 +45,48 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+#: How many keys of each kind a key-mismatch message names; the full lists go to the log (``-v``).
+SHOWN_KEYS = 3
+
+
+@dataclass(frozen=True)
+class KeyMismatch:
+    """How a state dict differs from a network's: sorted missing, unexpected and mis-shaped keys."""
+
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    misshaped: tuple[str, ...]  # "key: checkpoint (a, b) vs model (c, d)"
+    model_keys: int
+    checkpoint_keys: int
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.misshaped)
+
+    def summary(self) -> str:
+        """One line: the counts and the first :data:`SHOWN_KEYS` keys of each kind."""
+        parts = []
+        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected), ("mis-shaped", self.misshaped)):
+            if keys:
+                more = f", +{len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+                parts.append(f"{len(keys)} {label} ({'; '.join(keys[:SHOWN_KEYS])}{more})")
+        return f"{', '.join(parts)} [model {self.model_keys} keys, checkpoint {self.checkpoint_keys}]"
+
+
+def compare_state_dicts(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> KeyMismatch:
+    """The :class:`KeyMismatch` of ``state`` (a checkpoint) against ``own`` (the network's state dict)."""
+    return KeyMismatch(
+        missing=tuple(sorted(set(own) - set(state))),
+        unexpected=tuple(sorted(set(state) - set(own))),
+        misshaped=tuple(
+            f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+            for k in sorted(set(own) & set(state))
+            if state[k].shape != own[k].shape
+        ),
+        model_keys=len(own),
+        checkpoint_keys=len(state),
+    )
+
+
 def load_into(
     network: nn.Module,
     path: str | Path,
@@ -49,26 +95,20 @@ def load_into(
     """Load a checkpoint into ``network`` with ``strict=True`` and return its SHA-256.
 
     ``convert`` maps foreign key names (mmskeleton, pyskl, the prior benchmark) onto ``network``'s.
-    On any mismatch the error lists the missing, unexpected and mis-shaped keys.
+    On any mismatch the error is one line with the counts and the first few missing, unexpected and
+    mis-shaped keys; the full lists are logged at INFO level (``skelrobust -v ...``).
     """
     state = read_state_dict(path)
     if convert is not None:
         state = convert(state)
-    own = network.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    misshaped = sorted(
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in set(own) & set(state)
-        if state[k].shape != own[k].shape
-    )
-    if missing or unexpected or misshaped:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+    mismatch = compare_state_dicts(network.state_dict(), state)
+    if mismatch:
+        for label, keys in (("missing", mismatch.missing), ("unexpected", mismatch.unexpected), ("mis-shaped", mismatch.misshaped)):
             if keys:
-                shown = ", ".join(keys[:12]) + (f", ... ({len(keys)} in all)" if len(keys) > 12 else "")
-                parts.append(f"{label} keys: {shown}")
-        raise CheckpointError(f"checkpoint {path} does not fit {type(network).__name__}: " + "; ".join(parts))
+                log.info("checkpoint %s: %d %s key(s): %s", path, len(keys), label, ", ".join(keys))
+        raise CheckpointError(
+            f"checkpoint {path} does not fit {type(network).__name__}: {mismatch.summary()} (full lists: run with -v)"
+        )
     network.load_state_dict(state, strict=True)
     return sha256_file(path)
 

@@ -89,7 +89,7 @@ def test_checkpoint_class_count_mismatch_is_named(tmp_path: Path) -> None:
     torch.save(skelrobust.load_victim("mlp", num_classes=5, preset="lite", pretrained=False).network.state_dict(), path)
     with pytest.raises(CheckpointError, match=r"classifier has 5 outputs, the victim was built for num_classes=7"):
         skelrobust.load_victim("mlp", checkpoint=path, num_classes=7, preset="lite")
-    with pytest.raises(CheckpointError, match=r"mis-shaped keys: embed\.0\.bias: checkpoint \(64,\) vs model \(256,\)"):
+    with pytest.raises(CheckpointError, match=r"mis-shaped \(embed\.0\.bias: checkpoint \(64,\) vs model \(256,\)"):
         skelrobust.load_victim("mlp", checkpoint=path, num_classes=5, preset="full")
 
 
@@ -223,3 +223,43 @@ def test_shipped_zoo_entry(entry: dict) -> None:
     ds = load_dataset(entry["dataset"], "test")
     idx = np.linspace(0, len(ds) - 1, 96).round().astype(np.int64)
     assert evaluate(victim, ds, 32, idx) >= entry["test_accuracy"] - 0.15
+
+
+def test_key_mismatch_is_one_line_with_counts_and_first_keys(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A checkpoint of another architecture: one readable line; the full key lists only in the log (-v)."""
+    from skelrobust.checkpoints import SHOWN_KEYS
+
+    lite = skelrobust.load_victim("ctrgcn", num_classes=5, preset="lite", pretrained=False)
+    path = tmp_path / "lite.pt"
+    torch.save(lite.network.state_dict(), path)
+    with caplog.at_level("INFO", logger="skelrobust.checkpoints"):
+        with pytest.raises(CheckpointError) as info:
+            skelrobust.load_victim("ctrgcn", checkpoint=path, num_classes=5, preset="full")
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 800
+    full = skelrobust.load_victim("ctrgcn", num_classes=5, preset="full", pretrained=False).network.state_dict()
+    own = lite.network.state_dict()
+    missing = sorted(set(full) - set(own))
+    unexpected = sorted(set(own) - set(full))
+    misshaped = sorted(k for k in set(full) & set(own) if full[k].shape != own[k].shape)
+    assert f"{len(missing)} missing ({'; '.join(missing[:SHOWN_KEYS])}, +{len(missing) - SHOWN_KEYS} more)" in message
+    assert f"{len(unexpected)} unexpected ({'; '.join(unexpected[:SHOWN_KEYS])}, +" in message
+    assert f"{len(misshaped)} mis-shaped ({misshaped[0]}: checkpoint {tuple(own[misshaped[0]].shape)} vs model" in message
+    assert f"[model {len(full)} keys, checkpoint {len(own)}]" in message and "run with -v" in message
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert all(k in logged for k in missing + unexpected + misshaped)
+
+
+def test_truncated_and_foreign_checkpoints_name_their_keys(tmp_path: Path) -> None:
+    victim = skelrobust.load_victim("mlp", num_classes=5, preset="lite", pretrained=False)
+    state = victim.network.state_dict()
+    truncated = dict(list(state.items())[:1])
+    path = tmp_path / "truncated.pt"
+    torch.save(truncated, path)
+    with pytest.raises(CheckpointError, match=rf"{len(state) - 1} missing \(") as info:
+        skelrobust.load_victim("mlp", checkpoint=path, num_classes=5, preset="lite")
+    assert f"[model {len(state)} keys, checkpoint 1]" in str(info.value)
+    foreign = {**state, "encoder_q.fc.weight": torch.zeros(2, 2), "queue": torch.zeros(3)}
+    torch.save(foreign, path)
+    with pytest.raises(CheckpointError, match=r"2 unexpected \(encoder_q\.fc\.weight; queue\)"):
+        skelrobust.load_victim("mlp", checkpoint=path, num_classes=5, preset="lite")
