@@ -2,7 +2,10 @@
 
 Resolution order:
 
-1. ``dataset`` (a registered dataset name) supplies the layout and the class count.
+1. ``dataset`` (a registered dataset name) supplies the layout, the class count and the person count.
+   A checkpoint's build record (``<stem>.build.json`` beside it, written by ``skelrobust train``; see
+   :mod:`skelrobust.build_record`) supplies the preset, the build options and the shape it was trained for.
+   Explicit arguments win over the record, the record over the dataset's person count.
 2. A registered family is built with ``preset`` (default: the benchmark protocol's preset for the dataset,
    ``lite`` for ``synthetic``) and ``**config``; user code ``package.module:factory`` or
    ``path/to/file.py:factory`` is called with ``num_classes=`` (when its signature takes it) and
@@ -22,6 +25,7 @@ import torch
 from torch import nn
 
 from . import zoo
+from .build_record import read_build_record, record_path
 from .checkpoints import load_into, read_state_dict
 from .config import default_preset
 from .data import DATASETS, load_dataset
@@ -38,12 +42,23 @@ def dataset_signature(dataset: str, root: str | Path | None = None) -> tuple[str
     Taken from its :class:`~skelrobust.data.DatasetSpec`; when the spec leaves the class count open
     (formats whose classes depend on the files), the test split is loaded for it.
     """
+    layout, num_classes, _ = dataset_shape(dataset, root)
+    return layout, num_classes
+
+
+def dataset_shape(dataset: str, root: str | Path | None = None) -> tuple[str, int, int | None]:
+    """``(layout name, class count, person count)`` of a registered dataset.
+
+    From its :class:`~skelrobust.data.DatasetSpec`. When the spec leaves the class count open (formats
+    whose classes depend on the files), the test split is loaded and gives both counts; a person count the
+    spec leaves open is otherwise ``None`` (callers holding the data pass ``num_persons`` themselves).
+    """
     spec = DATASETS.get(dataset)
     if spec.num_classes is not None:
-        return spec.layout, int(spec.num_classes)
+        return spec.layout, int(spec.num_classes), spec.num_persons
     split = "test" if "test" in spec.splits else spec.splits[0]
     ds = load_dataset(dataset, split, root=root)
-    return ds.layout.name, ds.num_classes
+    return ds.layout.name, ds.num_classes, int(ds.data.shape[4])
 
 
 def load_victim(
@@ -57,6 +72,7 @@ def load_victim(
     *,
     pretrained: bool | None = None,
     root: str | Path | None = None,
+    num_persons: int | None = None,
     **config: Any,
 ) -> Victim:
     """Build a victim, load its weights, and return it in eval mode on ``device``.
@@ -65,25 +81,29 @@ def load_victim(
         name: A registered family (``skelrobust victims`` lists them) or user code
             ``package.module:factory`` / ``path/to/file.py:factory``.
         checkpoint: Weights to load strictly into ``victim.network`` (through the family's
-            ``convert_state_dict`` for foreign key names).
-        dataset: Registered dataset name: supplies layout and class count and selects the zoo entry.
+            ``convert_state_dict`` for foreign key names). Its build record, when there is one, supplies
+            the preset, build options, layout, class and person counts it was trained with.
+        dataset: Registered dataset name: supplies layout, class and person counts and selects the zoo entry.
         num_classes: Output logits; must agree with ``dataset`` when both are given.
-        preset: Family preset (``lite`` / ``full``); default from ``benchmark.yaml`` for the dataset
-            (``full`` without a dataset), falling back to the family's first preset.
+        preset: Family preset (``lite`` / ``full``); default from the checkpoint's build record, else from
+            ``benchmark.yaml`` for the dataset (``full`` without a dataset), else the family's first preset.
         layout: Skeleton layout of the input; must agree with ``dataset`` when both are given.
         device: Where to put the victim (default CPU).
         pretrained: ``None`` (default): use the zoo when there is no checkpoint, and fail if the zoo has
             no entry. ``True``: require the zoo. ``False``: random weights when no checkpoint is given.
-        root: Dataset folder, only needed when the class count must be read from the files.
+        root: Dataset folder, only needed when the class or person count must be read from the files.
+        num_persons: Persons ``M`` of the input (registered families); ``config["num_persons"]`` wins over
+            it; default: the checkpoint's build record, then the dataset.
         **config: Architecture options passed to the family's ``build`` or to the user factory.
 
     Raises:
         RegistryError: unknown family or unloadable user code.
         LayoutMismatchError: layout or class count disagree between dataset, arguments, family and weights.
-        CheckpointError: no pretrained weights for the request, or the checkpoint does not fit.
+        CheckpointError: no pretrained weights for the request, the checkpoint does not fit, or its build
+            record names another victim, layout or class count.
         ConfigError: unknown preset.
     """
-    ds_layout, ds_classes = dataset_signature(dataset, root) if dataset is not None else (None, None)
+    ds_layout, ds_classes, ds_persons = dataset_shape(dataset, root) if dataset is not None else (None, None, None)
     if ds_layout is not None and layout is not None and get_layout(layout).name != ds_layout:
         raise LayoutMismatchError(f"layout {layout!r} disagrees with dataset {dataset!r}, whose layout is {ds_layout!r}")
     if ds_classes is not None and num_classes is not None and int(num_classes) != ds_classes:
@@ -92,18 +112,42 @@ def load_victim(
         )
     layout = ds_layout or layout
     num_classes = ds_classes if ds_classes is not None else num_classes
+    persons = num_persons if num_persons is not None else ds_persons
+
+    record = read_build_record(checkpoint) if checkpoint is not None else None
+    if record is not None:
+        _check_record(record, Path(checkpoint), name, layout, num_classes)
+        layout, num_classes = record["layout"], int(record["num_classes"])
+        preset = preset if preset is not None else record["preset"]
+        config = {**record["build_config"], **config}
+        if num_persons is None and record["num_persons"] is not None:
+            persons = int(record["num_persons"])
 
     if is_object_spec(name):
         victim = _build_custom(name, num_classes, layout, config)
         family: VictimFamily | None = None
     else:
         family = VICTIMS.get(name)
-        victim = _build_family(family, dataset, num_classes, preset, layout, pretrained, checkpoint, config)
+        if "num_persons" in config:  # an explicit --config num_persons=... wins
+            config = dict(config)
+            persons = config.pop("num_persons")
+        victim = _build_family(family, dataset, num_classes, preset, layout, pretrained, checkpoint, persons, config)
 
     if checkpoint is not None:
         _load_checkpoint(victim, Path(checkpoint), family.convert_state_dict if family else None)
     target = torch.device(device) if device is not None else torch.device("cpu")
     return victim.to(target).eval()
+
+
+def _check_record(record: dict[str, Any], checkpoint: Path, name: str, layout: str | None, num_classes: int | None) -> None:
+    """Refuse a checkpoint whose build record names another victim, layout or class count than requested."""
+    where = f"checkpoint {checkpoint} (build record {record_path(checkpoint).name})"
+    if record["victim"] != name:
+        raise CheckpointError(f"{where} belongs to victim {record['victim']!r}, not {name!r}; pass --victim {record['victim']}")
+    if layout is not None and get_layout(layout).name != record["layout"]:
+        raise LayoutMismatchError(f"{where} was trained for layout {record['layout']!r}; the data have layout {get_layout(layout).name!r}")
+    if num_classes is not None and int(num_classes) != int(record["num_classes"]):
+        raise LayoutMismatchError(f"{where} has {record['num_classes']} classes; the data have {num_classes}")
 
 
 def _build_family(
@@ -114,6 +158,7 @@ def _build_family(
     layout: str | None,
     pretrained: bool | None,
     checkpoint: str | Path | None,
+    num_persons: int | None,
     config: dict[str, Any],
 ) -> Victim:
     """Build a registered family and, when no checkpoint is given, load its zoo weights."""
@@ -151,6 +196,8 @@ def _build_family(
 
     if num_classes is None:
         raise ConfigError(f"victim {family.name!r}: pass dataset= or num_classes= (the class count is unknown)")
+    if num_persons is not None:
+        config = {**config, "num_persons": int(num_persons)}
     victim = family.build(preset=preset, num_classes=int(num_classes), layout=layout, **config)
     if entry is not None:
         path = zoo.entry_path(entry)
@@ -203,7 +250,10 @@ def _load_checkpoint(victim: Victim, path: Path, convert: Any) -> None:
     try:
         digest = load_into(victim.network, path, convert=convert)
     except CheckpointError as exc:
-        raise CheckpointError(f"victim {victim.name!r}: {exc}{_head_hint(victim, path, convert)}") from exc
+        hint = _head_hint(victim, path, convert)
+        if not hint and not record_path(path).is_file():
+            hint = f" (built as preset {victim.preset!r}; no build record {record_path(path).name} beside it: pass the --preset/--config it was trained with)"
+        raise CheckpointError(f"victim {victim.name!r}: {exc}{hint}") from exc
     victim.checkpoint = str(path)
     victim.checkpoint_sha256 = digest
 

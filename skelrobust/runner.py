@@ -96,6 +96,9 @@ class RunConfig:
         targeted: Targeted mode (one random other class per sample, drawn from the seed).
         compat: Compatibility mode of the attack (e.g. ``robustbenchhar``).
         checkpoints: Per model name, the weights to load (instead of the zoo).
+        victim_preset: Preset of the models named in ``victims`` (default: a checkpoint's build record, else
+            the protocol's preset for the dataset).
+        victim_config: Build options of the models named in ``victims`` (default: a checkpoint's build record).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
         selection: ``correct`` (samples the attacked model gets right) or ``all``.
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
@@ -121,6 +124,8 @@ class RunConfig:
     targeted: bool | None = None
     compat: str | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
+    victim_preset: str | None = None
+    victim_config: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
     selection: str = "correct"
     order: str | None = None
@@ -259,6 +264,7 @@ def load_model(name: str, cfg: RunConfig, dataset: SkeletonDataset) -> Victim:
     # Datasets whose class count is fixed by their spec select zoo weights by name; for the others
     # (generic files) the layout and class count come from the loaded data.
     by_name = DATASETS.get(cfg.dataset).num_classes is not None
+    own = name in cfg.victims  # --preset / --config apply to the victims, not to a separate surrogate
     victim = load_victim(
         name,
         checkpoint=cfg.checkpoints.get(name),
@@ -266,6 +272,9 @@ def load_model(name: str, cfg: RunConfig, dataset: SkeletonDataset) -> Victim:
         num_classes=None if by_name else dataset.num_classes,
         layout=None if by_name else dataset.layout.name,
         device=cfg.device,
+        preset=cfg.victim_preset if own else None,
+        num_persons=int(dataset.data.shape[4]),
+        **(cfg.victim_config if own else {}),
     )
     if victim.layout.num_joints != dataset.layout.num_joints:
         raise LayoutMismatchError(

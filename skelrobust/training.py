@@ -12,8 +12,9 @@ The training loop is deliberately plain and reproducible:
 - batches gathered from the (memory-mapped) arrays, no DataLoader workers;
 - resumable: ``last.pt`` (model, optimiser, scheduler, epoch, RNG states, history) is written atomically
   after every epoch, and rerunning the same command continues from it. ``best.pt`` is the plain state dict
-  of ``victim.network`` (loadable with ``weights_only=True``); ``metadata.json`` records everything needed to
-  reproduce and cite the run.
+  of ``victim.network`` (loadable with ``weights_only=True``), ``best.build.json`` its build record (what
+  ``run``/``eval`` need to rebuild the victim with no ``--preset``/``--config``, see
+  :mod:`skelrobust.build_record`); ``metadata.json`` records everything needed to reproduce and cite the run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tqdm import tqdm
 
 from .data import SkeletonDataset, load_dataset
 from .errors import CheckpointError, ConfigError
+from .build_record import build_record, write_build_record
 from .io import atomic_path, atomic_write_json, sha256_file
 from .loading import load_victim
 from .version import __version__
@@ -214,8 +216,9 @@ def train_victim(
     torch.manual_seed(cfg.seed)
     victim = load_victim(
         cfg.victim, checkpoint=cfg.init_checkpoint, dataset=cfg.dataset, preset=cfg.preset, pretrained=False,
-        root=cfg.root, device=target, **cfg.build_config,
+        root=cfg.root, device=target, num_persons=int(train_ds.data.shape[4]), **cfg.build_config,
     )
+    build = build_record(victim, spec=cfg.victim, build_config=cfg.build_config, dataset=cfg.dataset)
     params = [p for p in victim.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
@@ -267,6 +270,7 @@ def train_victim(
         log.info("epoch %d: loss %.4f, train %.3f, val %.3f", epoch + 1, loss_sum / len(train_idx), correct / len(train_idx), val_acc)
         if val_acc > state["best_val"]:
             state["best_val"], state["best_epoch"] = val_acc, epoch + 1
+            write_build_record(out / "best.pt", build)
             with atomic_path(out / "best.pt") as tmp:
                 torch.save({k: v.detach().cpu() for k, v in victim.network.state_dict().items()}, tmp)
         state["epoch"] = epoch + 1
@@ -275,7 +279,7 @@ def train_victim(
     best = out / "best.pt"
     if not best.is_file():
         raise CheckpointError(f"{out}: last.pt says training finished but best.pt is missing; delete {last} to retrain")
-    final = load_victim(cfg.victim, checkpoint=best, dataset=cfg.dataset, preset=victim.preset, root=cfg.root, device=target, **cfg.build_config)
+    final = load_victim(cfg.victim, checkpoint=best, dataset=cfg.dataset, root=cfg.root, device=target)
     test_acc = evaluate(final, test_ds, cfg.batch_size * 2)
     meta = {
         "victim": cfg.victim,

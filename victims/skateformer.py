@@ -14,6 +14,9 @@ tensor, differentiably:
 - ``kinect20`` (NW-UCLA, ``feeders/feeder_ucla.py`` test path): centring on joint 1 of frame 0, per-axis
   min-max scaling of the sequence to [-1, 1], ``linspace`` sampling to 64 frames, ``index_t`` and the
   20-joint body-part reorder.
+- ``msr20`` and ``utd20`` (MSR Action3D, UTD-MHAD): the same 20 Kinect v1 joints in other orders. No official
+  SkateFormer configuration exists for them; they get the NW-UCLA pipeline and partition with the joints
+  matched by name (centring on ``spine``), so a clip means the same to the network in any of the three orders.
 - ``compat="robustbenchhar"`` (``ntu25`` or ``hdm05``): the prior benchmark's variant (RobustBenchHAR
   ``classifiers/skateformer``): no centring, zero-padding of ``T <= 64`` frames to 64, the NTU reorder
   (applied to HDM05 too, as that code does), a fixed ``index_t = 2 * arange(64) / 64 - 1`` and its window
@@ -63,10 +66,21 @@ ARCHITECTURE_PRESETS: dict[str, dict[str, Any]] = {
 # The lite preset's (frames, points) windows: 6 frames instead of 8 (24 -> 12 frames over its two stages).
 _LITE_FRAMES = 6
 
-# (type_1, type_2, type_3, type_4) window sizes (frames, points) and persons per layout.
+
+
+def _kinect_v1_partition(layout: str) -> tuple[int, ...]:
+    """:data:`UCLA_PARTITION` for a layout holding the Kinect v1 joints in another order (matched by name)."""
+    kinect, target = get_layout("kinect20"), get_layout(layout)
+    return tuple(target.index(kinect.joint_names[j]) for j in UCLA_PARTITION)
+
+
+# (type_1, type_2, type_3, type_4) window sizes (frames, points) and default persons per layout.
+_UCLA_WINDOWS = ((8, 4), (8, 5), (8, 4), (8, 5))
 _LAYOUT_SETUP: dict[str, dict[str, Any]] = {
     "ntu25": dict(num_persons=2, windows=((8, 8), (8, 12), (8, 8), (8, 12)), order=NTU_PARTITION),
-    "kinect20": dict(num_persons=1, windows=((8, 4), (8, 5), (8, 4), (8, 5)), order=UCLA_PARTITION),
+    "kinect20": dict(num_persons=1, windows=_UCLA_WINDOWS, order=UCLA_PARTITION),
+    "msr20": dict(num_persons=1, windows=_UCLA_WINDOWS, order=_kinect_v1_partition("msr20")),
+    "utd20": dict(num_persons=1, windows=_UCLA_WINDOWS, order=_kinect_v1_partition("utd20")),
 }
 _RBH_SETUP: dict[str, dict[str, Any]] = {
     "ntu25": dict(num_persons=2, windows=((8, 4), (8, 12), (8, 4), (8, 12)), order=NTU_PARTITION),
@@ -323,8 +337,9 @@ def build(
     Args:
         preset: ``full`` (official architecture) or ``lite`` (small CPU configuration).
         num_classes: Output logits.
-        layout: ``ntu25`` or ``kinect20`` (``hdm05`` only with ``compat="robustbenchhar"``).
-        num_persons: Persons ``M`` (default 2 on ``ntu25``, 1 on ``kinect20``/``hdm05``).
+        layout: ``ntu25``, ``kinect20``, ``msr20`` or ``utd20`` (``hdm05`` only with ``compat="robustbenchhar"``).
+        num_persons: Persons ``M`` (default 2 on ``ntu25``, 1 on the others); a dataset's count when
+            built through :func:`skelrobust.load_victim`.
         **config: Overrides of the network (``depths``, ``channels``, ``embed_dim``, ``num_heads``,
             ``type_k_size``, dropouts...) or of the adapter (``window``, ``p_interval``, ``thres``,
             ``center``), or ``compat="robustbenchhar"``.
@@ -341,8 +356,8 @@ def build(
     adapter: nn.Module
     if cfg["compat"]:
         adapter = RobustBenchHARSkateAdapter(setup["order"])
-    elif lay.name == "kinect20":
-        adapter = SkateFormerUCLAAdapter(setup["order"], window=cfg["window"])
+    elif lay.name in ("kinect20", "msr20", "utd20"):
+        adapter = SkateFormerUCLAAdapter(setup["order"], window=cfg["window"], center_joint=lay.index("spine"))
     else:
         adapter = SkateFormerAdapter(
             setup["order"], window=cfg["window"], p_interval=cfg["p_interval"], thres=cfg["thres"], center=cfg["center"]
@@ -364,7 +379,7 @@ register_victim(
         name="skateformer",
         build=build,
         presets=("full", "lite"),
-        layouts=("ntu25", "kinect20"),
+        layouts=("ntu25", "kinect20", "msr20", "utd20"),
         description="SkateFormer (ECCV'24) skeletal-temporal transformer; official NTU/NW-UCLA test pipelines, index_t input",
         paper=PAPER,
         # hdm05 exists only as the prior benchmark's variant (no official partition): build(..., compat="robustbenchhar").

@@ -35,6 +35,8 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--compat", default=None, help="Attack compatibility mode, e.g. robustbenchhar.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Extra attack option (repeatable), e.g. random_start=false.")
 @click.option("--checkpoint", default=None, type=click.Path(), help="Weights of the single victim (e.g. a custom model).")
+@click.option("--preset", default=None, help="Preset of the victim(s) (default: the checkpoint's build record, else benchmark.yaml's for the dataset).")
+@click.option("--config", "victim_config", multiple=True, metavar="KEY=VALUE", help="Build option of the victim(s) (repeatable; default: the checkpoint's build record).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
 @click.option("--selection", type=click.Choice(["correct", "all"]), default="correct", show_default=True, help="Attack only samples the attacked model gets right, or any.")
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
@@ -46,7 +48,8 @@ def run_command(
     attack: str, victims: tuple[str, ...], surrogate: str | None, dataset: str, root: str | None,
     dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
-    compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
+    compat: str | None, options: tuple[str, ...], checkpoint: str | None, preset: str | None, victim_config: tuple[str, ...],
+    victim_checkpoints: tuple[str, ...],
     selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
@@ -85,6 +88,7 @@ def run_command(
         attack_options=parse_assignments(options, "--option"),
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
+        victim_preset=preset, victim_config=parse_assignments(victim_config, "--config"),
     )
     results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet)
     if as_json:

@@ -32,6 +32,8 @@ class DatasetSpec:
         prepare: ``prepare(raw_dir, out_dir, **options) -> dict`` writing a prepared dataset, or None.
         prepare_hint: What to run when the data are missing.
         options: Loader options and their defaults (e.g. ``{"benchmark": "xsub"}``).
+        num_persons: Persons ``M`` of every loaded sample (``None`` when it depends on the files); victims
+            built for the dataset take it.
     """
 
     name: str
@@ -45,6 +47,7 @@ class DatasetSpec:
     prepare: Callable[..., dict[str, Any]] | None = None
     prepare_hint: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    num_persons: int | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset", builtin_package="skelrobust.data.builtin", entry_point_group="skelrobust.datasets")

@@ -353,8 +353,6 @@ def test_robustbenchhar_adapter_pads_to_64_and_uses_fixed_index_t():
 
 
 def test_layout_and_option_errors():
-    with pytest.raises(LayoutMismatchError, match="layout 'msr20' has none"):
-        build(layout="msr20")
     with pytest.raises(LayoutMismatchError, match="needs compat='robustbenchhar'"):
         build(layout="hdm05")
     with pytest.raises(ConfigError, match="unknown option"):
@@ -378,3 +376,21 @@ def test_config_is_recorded_and_json_serialisable():
     assert 50_000 < meta["num_parameters"] < 150_000
     assert build(preset="full", num_classes=14).config["type_2_size"] == [8, 12]
 
+
+
+@pytest.mark.parametrize("layout", ["msr20", "utd20"])
+def test_other_kinect_v1_orders_mean_the_same_clip_as_nw_ucla(layout):
+    """MSR Action3D / UTD-MHAD joints are matched to the NW-UCLA partition by name: same clip, same logits."""
+    from skelrobust.layouts import get_layout
+
+    ucla = build(preset="lite", num_classes=4, layout="kinect20")
+    other = build(preset="lite", num_classes=4, layout=layout)
+    fill_module(ucla.network)
+    other.network.load_state_dict(ucla.network.state_dict())
+    other.eval()
+    x = canonical_input([30, 22], frames=40, joints=20, persons=1)
+    kinect, target = get_layout("kinect20"), get_layout(layout)
+    reordered = x[:, :, :, [kinect.index(name) for name in target.joint_names]]
+    with torch.no_grad():
+        torch.testing.assert_close(other(reordered), ucla(x))
+    assert other.config["type_2_size"] == [6, 5] and other.num_persons == 1

@@ -125,4 +125,5 @@ class PerFileFormat:
     def spec(self, description: str, prepare_hint: str) -> DatasetSpec:
         """The registry entry: metres, one class per name, root required, no prepare step."""
         return DatasetSpec(name=self.name, loader=self.load, description=description, layout=self.layout,
-                           num_classes=len(self.class_names), units="m", needs_root=True, prepare_hint=prepare_hint)
+                           num_classes=len(self.class_names), units="m", needs_root=True, prepare_hint=prepare_hint,
+                           num_persons=1)

@@ -92,5 +92,6 @@ for _variant, _desc in (
             prepare=_prepare(_variant),
             prepare_hint=_hint(_variant),
             options={"benchmark": "xsub"},
+            num_persons=2,
         )
     )

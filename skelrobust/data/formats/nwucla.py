@@ -141,5 +141,6 @@ register_dataset(
         needs_root=True,
         prepare=prepare,
         prepare_hint=_HINT,
+        num_persons=1,
     )
 )

@@ -72,6 +72,7 @@ def _register(name: str, layout: str, num_classes: int, units: str, class_names:
             units=units,
             needs_root=True,
             prepare_hint="Pass --root to the folder holding the benchmark's classTrain.npz and classTest.npz.",
+            num_persons=1 if layout == "hdm05" else None,  # HDM05 clips are (N, T, 75); NTU clips carry M
         )
     )
 

@@ -185,5 +185,6 @@ SPEC = register_dataset(
         units="m",
         needs_root=False,
         options=dict(OPTIONS),
+        num_persons=2,
     )
 )
