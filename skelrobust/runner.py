@@ -265,6 +265,8 @@ def load_model(name: str, cfg: RunConfig, dataset: SkeletonDataset) -> Victim:
     # (generic files) the layout and class count come from the loaded data.
     by_name = DATASETS.get(cfg.dataset).num_classes is not None
     own = name in cfg.victims  # --preset / --config apply to the victims, not to a separate surrogate
+    config = dict(cfg.victim_config) if own else {}
+    persons = config.pop("num_persons", int(dataset.data.shape[4]))  # --config num_persons=... wins
     victim = load_victim(
         name,
         checkpoint=cfg.checkpoints.get(name),
@@ -273,8 +275,8 @@ def load_model(name: str, cfg: RunConfig, dataset: SkeletonDataset) -> Victim:
         layout=None if by_name else dataset.layout.name,
         device=cfg.device,
         preset=cfg.victim_preset if own else None,
-        num_persons=int(dataset.data.shape[4]),
-        **(cfg.victim_config if own else {}),
+        num_persons=persons,
+        **config,
     )
     if victim.layout.num_joints != dataset.layout.num_joints:
         raise LayoutMismatchError(

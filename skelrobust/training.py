@@ -214,9 +214,11 @@ def train_victim(
     train_idx, val_idx, val_rule = validation_split(train_ds, cfg.val_fraction)
 
     torch.manual_seed(cfg.seed)
+    options = dict(cfg.build_config)
+    persons = options.pop("num_persons", int(train_ds.data.shape[4]))  # --config num_persons=... wins over the data
     victim = load_victim(
         cfg.victim, checkpoint=cfg.init_checkpoint, dataset=cfg.dataset, preset=cfg.preset, pretrained=False,
-        root=cfg.root, device=target, num_persons=int(train_ds.data.shape[4]), **cfg.build_config,
+        root=cfg.root, device=target, num_persons=persons, **options,
     )
     build = build_record(victim, spec=cfg.victim, build_config=cfg.build_config, dataset=cfg.dataset)
     params = [p for p in victim.parameters() if p.requires_grad]

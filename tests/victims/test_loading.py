@@ -263,3 +263,74 @@ def test_truncated_and_foreign_checkpoints_name_their_keys(tmp_path: Path) -> No
     torch.save(foreign, path)
     with pytest.raises(CheckpointError, match=r"2 unexpected \(encoder_q\.fc\.weight; queue\)"):
         skelrobust.load_victim("mlp", checkpoint=path, num_classes=5, preset="lite")
+
+
+ONE_AND_TWO_PERSON_DATASETS = ("nw-ucla", "msr-action3d", "utd-mhad", "synthetic")
+
+
+@pytest.mark.parametrize("dataset", ONE_AND_TWO_PERSON_DATASETS)
+def test_victims_built_for_a_dataset_take_its_shape(dataset: str) -> None:
+    """Every family and preset takes the dataset's layout, joint and person counts (no --config needed)."""
+    spec = DATASETS.get(dataset)
+    layout = get_layout(spec.layout)
+    for family in ("stgcn", "ctrgcn", "skateformer", "mlp"):
+        for preset in VICTIMS.get(family).presets:
+            victim = skelrobust.load_victim(family, dataset=dataset, preset=preset, pretrained=False)
+            assert (victim.layout.name, victim.num_classes, victim.num_persons) == (layout.name, spec.num_classes, spec.num_persons)
+            if preset == "lite":
+                x = torch.randn(1, 3, 12, layout.num_joints, spec.num_persons)
+                with torch.no_grad():
+                    assert victim(x).shape == (1, spec.num_classes)
+
+
+def test_explicit_person_count_wins_over_the_dataset() -> None:
+    assert skelrobust.load_victim("ctrgcn", dataset="nw-ucla", preset="lite", pretrained=False).num_persons == 1
+    two = skelrobust.load_victim("ctrgcn", dataset="nw-ucla", preset="lite", pretrained=False, num_persons=2)
+    assert two.num_persons == 2 and two.network.data_bn.num_features == 2 * 20 * 3
+    assert skelrobust.load_victim("ctrgcn", dataset="nw-ucla", preset="lite", pretrained=False,
+                                  **{"num_persons": 2}).num_persons == 2  # as --config num_persons=2 passes it
+
+
+def _trained(tmp_path: Path, **build: object) -> Path:
+    """A checkpoint with its build record, as `skelrobust train` writes them (ctrgcn lite for NW-UCLA)."""
+    from skelrobust.build_record import build_record, write_build_record
+
+    victim = skelrobust.load_victim("ctrgcn", dataset="nw-ucla", preset="lite", pretrained=False, **build)
+    path = tmp_path / "best.pt"
+    torch.save(victim.network.state_dict(), path)
+    write_build_record(path, build_record(victim, spec="ctrgcn", build_config=dict(build), dataset="nw-ucla"))
+    return path
+
+
+def test_build_record_rebuilds_the_trained_victim(tmp_path: Path) -> None:
+    path = _trained(tmp_path, window=40)
+    assert (tmp_path / "best.build.json").is_file()
+    loaded = skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="nw-ucla")
+    assert (loaded.preset, loaded.num_persons, loaded.config["window"]) == ("lite", 1, 40)
+    without_dataset = skelrobust.load_victim("ctrgcn", checkpoint=path)
+    assert (without_dataset.layout.name, without_dataset.num_classes) == ("kinect20", 10)
+    explicit = skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="nw-ucla", window=52)
+    assert explicit.config["window"] == 52  # explicit options win over the record
+    with pytest.raises(CheckpointError, match=r"\d+ missing .* \[model \d+ keys, checkpoint \d+\]"):
+        skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="nw-ucla", preset="full")
+
+
+def test_build_record_refuses_another_victim_layout_or_class_count(tmp_path: Path) -> None:
+    path = _trained(tmp_path)
+    with pytest.raises(CheckpointError, match=r"best\.pt \(build record best\.build\.json\) belongs to victim 'ctrgcn', not 'stgcn'; pass --victim ctrgcn"):
+        skelrobust.load_victim("stgcn", checkpoint=path, dataset="nw-ucla")
+    with pytest.raises(LayoutMismatchError, match=r"was trained for layout 'kinect20'; the data have layout 'msr20'"):
+        skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="msr-action3d")
+    with pytest.raises(LayoutMismatchError, match=r"has 10 classes; the data have 7"):
+        skelrobust.load_victim("ctrgcn", checkpoint=path, layout="kinect20", num_classes=7)
+    (tmp_path / "best.build.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"build record .*best\.build\.json is unreadable"):
+        skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="nw-ucla")
+
+
+def test_checkpoint_without_record_says_what_to_pass(tmp_path: Path) -> None:
+    path = _trained(tmp_path)
+    (tmp_path / "best.build.json").unlink()
+    with pytest.raises(CheckpointError, match=r"built as preset 'full'; no build record best\.build\.json beside it: pass the --preset/--config"):
+        skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="nw-ucla")
+    assert skelrobust.load_victim("ctrgcn", checkpoint=path, dataset="nw-ucla", preset="lite").preset == "lite"
