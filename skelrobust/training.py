@@ -289,6 +289,7 @@ def train_victim(
         "dataset": cfg.dataset,
         "layout": victim.layout.name,
         "num_classes": victim.num_classes,
+        "num_persons": victim.num_persons,
         "config": victim.config,
         "build_config": dict(cfg.build_config),
         "training": asdict(cfg),

@@ -108,6 +108,7 @@ class Victim(nn.Module):
             "preset": self.preset,
             "layout": self.layout.name,
             "num_classes": self.num_classes,
+            "num_persons": self.num_persons,
             "config": dict(self.config),
             "checkpoint": self.checkpoint,
             "checkpoint_sha256": self.checkpoint_sha256,
