@@ -150,7 +150,16 @@ class MultiHeadSelfAttention(nn.Module):
             self.relative_position_bias_table = nn.Parameter(trunc_normal_(table, std=0.02))
             self.register_buffer("relative_position_index", relative_position_index_1d(frames))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, torch.Tensor],
+        prefix: str,
+        local_metadata: dict,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
         # The index is a pure function of the window's frame count: recompute it rather than trust the file
         # (a file with wrong values would silently scramble the bias). A wrong shape is still reported.
         key = prefix + "relative_position_index"

@@ -1,7 +1,8 @@
 """Random-normal weights at the scale of trained networks, for logit comparisons with the official code.
 
 Smooth, small fills (``sin(...) / 10``) hide layout bugs: a mis-laid relative position bias changed
-SkateFormer's logits by 7e-7 under such a fill and by 0.18 with trained-scale bias tables. This fill draws
+SkateFormer's logits by 7e-7 under such a fill and by 0.18 with trained-scale bias tables (0.02-0.16 on
+the reference cases under this fill). This fill draws
 every floating tensor from its own seeded normal (seed = the key's index in the sorted state dict, so two
 implementations with the same key names get the same values):
 
@@ -9,8 +10,8 @@ implementations with the same key names get the same values):
 - matrices and kernels (ndim >= 2): N(0, 1 / fan_in) with ``fan_in = numel / shape[0]`` (He-like scale);
   SkateFormer's ``gconv`` and CTR-GCN's ``PA`` (learnt joint mixing) and ST-GCN's ``edge_importance`` are
   matrices too, except that ``edge_importance`` is centred on 1 (its initial value);
-- norm scales (1-D ``weight``): 1 + N(0, 0.1^2); biases and running means: N(0, 0.1^2);
-  running variances: 0.5 + |N(0, 0.5^2)|;
+- norm scales (1-D ``weight``): 1 + N(0, 0.1^2); biases, running means and other 1-D parameters (CTR-GCN's
+  ``alpha``): N(0, 0.1^2); running variances: 0.5 + |N(0, 0.5^2)| (or calibrated, see :func:`fill_module`);
 - integer buffers and graph buffers (``A``) are kept.
 
 Used by the tests and by the fixture scripts under ``fixtures/`` (which run the official code).
