@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from . import config as protocol
 from .attack import ATTACKS, Attack, ThreatModel
+from .attack_options import check_attack_options
 from .attack_set import AttackSet, predict, select_attack_set
 from .data import DATASETS, SkeletonDataset, load_dataset
 from .defense import Defense, create_defense
@@ -214,6 +215,7 @@ def build_attack(cfg: RunConfig, unit: str) -> Attack:
     reserved = sorted(set(options) & {"eps", "norm", "steps", "compat", "unit"})
     if reserved:
         raise ConfigError(f"set {', '.join(reserved)} with its own flag (--eps, --norm, --steps, --compat), not --option")
+    check_attack_options(cls, cfg.attack, options)
     try:
         attack = cls(eps=cfg.eps, norm=cfg.norm, steps=cfg.steps, compat=cfg.compat, unit=unit, **options)
     except TypeError as exc:

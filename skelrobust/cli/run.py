@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
-from .main import dataset_option, dataset_options, echo_json, main, parse_assignment, parse_assignments
+from .main import EXIT_FAILED_CELLS, dataset_option, dataset_options, echo_json, main, parse_assignment, parse_assignments
 
 
 def split_names(values: tuple[str, ...]) -> list[str]:
@@ -96,4 +96,4 @@ def run_command(
     if failed:
         # Every output is written; the exit status tells scripts that some cells hold no numbers.
         click.echo(f"Error: evaluation failed for {len(failed)} cell(s): {'; '.join(failed)}", err=True)
-        raise SystemExit(2)
+        raise SystemExit(EXIT_FAILED_CELLS)
