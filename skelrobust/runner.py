@@ -73,7 +73,12 @@ ADVERSARIAL_FILE = "adversarial.npz"
 ATTACK_SET_FILE = "attack_set.json"
 STATE_FILE = "state.json"
 SHARDS_DIR = "shards"
-_OUTPUTS = (RESULTS_FILE, SAMPLES_FILE, ADVERSARIAL_FILE, ATTACK_SET_FILE, STATE_FILE)
+GENERATION_FILE = "generation.npz"
+_OUTPUTS = (RESULTS_FILE, SAMPLES_FILE, ADVERSARIAL_FILE, ATTACK_SET_FILE, STATE_FILE, GENERATION_FILE)
+#: Per-batch bookkeeping kept in GENERATION_FILE once the shards are gone (the clips are in ADVERSARIAL_FILE).
+_BOOKKEEPING = ("iterations", "gradient_evaluations", "queries", "final_loss")
+#: What to do about a damaged run file that cannot be recomputed in place.
+_REBUILD = "rerun the same `skelrobust run` command to rebuild it (finished work is reused), or add --overwrite to start afresh"
 
 
 @dataclass
@@ -326,12 +331,19 @@ class RunDirectory:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
+        self._completed: tuple[dict[str, np.ndarray], np.ndarray] | None = None
+        self._completed_read = False
 
     def shard(self, batch: int) -> Path:
         return self.path / SHARDS_DIR / f"batch_{batch:05d}.npz"
 
     def begin(self, key: str, generation: dict[str, Any], overwrite: bool) -> None:
         """Claim the folder for a run keyed ``key``; refuse another run's folder unless ``overwrite``."""
+        for folder in (self.path, *self.path.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise ConfigError(f"--output {self.path}: {folder} is a file, not a folder; choose another --output")
+                break
         state_file = self.path / STATE_FILE
         if overwrite:
             self.clear()
@@ -358,14 +370,48 @@ class RunDirectory:
             (self.path / name).unlink(missing_ok=True)
         shutil.rmtree(self.path / SHARDS_DIR, ignore_errors=True)
 
-    def finish(self, key: str, generation: dict[str, Any]) -> None:
-        atomic_write_json(self.path / STATE_FILE, {"key": key, "status": "complete", "generation": jsonable(generation)})
+    def finish(self, key: str, generation: dict[str, Any], shards: list[dict[str, Any]] | None = None,
+               keep_shards: bool = False) -> None:
+        """Mark the run complete; unless ``keep_shards``, replace the shards by GENERATION_FILE.
 
-    def load_attack_set(self) -> AttackSet | None:
+        The shards duplicate ``adversarial.npz``; their small per-batch bookkeeping goes to GENERATION_FILE,
+        so a rerun in this folder still evaluates without attacking again.
+        """
+        if shards is not None and not keep_shards:
+            arrays: dict[str, np.ndarray] = {k: np.concatenate([sh[k] for sh in shards]) for k in _BOOKKEEPING}
+            arrays["batch_sizes"] = np.array([len(sh["iterations"]) for sh in shards], dtype=np.int64)
+            arrays["batch_seconds"] = np.array([float(sh["seconds"]) for sh in shards], dtype=np.float64)
+            arrays["batch_extras"] = np.array([str(sh["extras"]) for sh in shards], dtype=str)
+            with atomic_path(self.path / GENERATION_FILE) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, key=np.array(key), **arrays)
+        atomic_write_json(self.path / STATE_FILE, {"key": key, "status": "complete", "generation": jsonable(generation)})
+        if shards is not None and not keep_shards:
+            shutil.rmtree(self.path / SHARDS_DIR, ignore_errors=True)
+
+    def load_attack_set(self, dataset: SkeletonDataset | None = None) -> AttackSet | None:
+        """The saved attack set, or None when absent or damaged (it is then selected again: selection is seeded).
+
+        With ``dataset``, a set whose indices, ids or labels do not match that test split counts as damaged.
+        """
         path = self.path / ATTACK_SET_FILE
         if not path.exists():
             return None
-        return AttackSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            attack_set = AttackSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            n = len(attack_set.indices)
+            if len(attack_set.sample_ids) != n or attack_set.labels.shape != (n,):
+                raise ValueError("indices, sample ids and labels differ in length")
+            if dataset is not None:
+                idx = attack_set.indices
+                if n and (idx.min() < 0 or idx.max() >= len(dataset)):
+                    raise ValueError(f"an index is outside the test split's {len(dataset)} samples")
+                if [dataset.sample_ids[i] for i in idx] != list(attack_set.sample_ids) or not np.array_equal(dataset.labels[idx], attack_set.labels):
+                    raise ValueError("its sample ids or labels do not match the test split")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("%s is damaged (%s); selecting the attack set again", path, exc)
+            return None
+        return attack_set
 
     def save_attack_set(self, attack_set: AttackSet) -> None:
         atomic_write_json(self.path / ATTACK_SET_FILE, attack_set.to_dict())
@@ -374,7 +420,7 @@ class RunDirectory:
         """A finished batch, or None when absent, unreadable or from another configuration."""
         path = self.shard(batch)
         if not path.exists():
-            return None
+            return self._completed_batch(batch, key, size)
         try:
             with np.load(path, allow_pickle=False) as z:
                 shard = {k: z[k] for k in z.files}
@@ -384,6 +430,33 @@ class RunDirectory:
         if str(shard.get("key")) != key or shard["adversarial"].shape[0] != size:
             logger.warning("recomputing batch %d: shard %s belongs to another configuration", batch, path)
             return None
+        return shard
+
+    def _completed_batch(self, batch: int, key: str, size: int) -> dict[str, Any] | None:
+        """Batch ``batch`` of a finished run whose shards were removed (GENERATION_FILE + ADVERSARIAL_FILE)."""
+        if not self._completed_read:
+            self._completed_read = True
+            gen_file, adv_file = self.path / GENERATION_FILE, self.path / ADVERSARIAL_FILE
+            if gen_file.exists() and adv_file.exists():
+                try:
+                    with np.load(gen_file, allow_pickle=False) as z:
+                        gen = {k: z[k] for k in z.files}
+                    with np.load(adv_file, allow_pickle=False) as z:
+                        adversarial = z["adversarial"]
+                    if str(gen["key"]) == key and int(gen["batch_sizes"].sum()) == len(adversarial):
+                        self._completed = (gen, adversarial)
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                    logger.warning("recomputing the adversarial set: %s or %s is damaged (%s)", gen_file, adv_file, exc)
+        if self._completed is None:
+            return None
+        gen, adversarial = self._completed
+        sizes = gen["batch_sizes"]
+        if batch >= len(sizes) or int(sizes[batch]) != size:
+            return None
+        start = int(sizes[:batch].sum())
+        shard = {k: gen[k][start : start + size] for k in _BOOKKEEPING}
+        shard.update(adversarial=adversarial[start : start + size], seconds=gen["batch_seconds"][batch],
+                     extras=gen["batch_extras"][batch])
         return shard
 
     def save_shard(self, batch: int, key: str, arrays: dict[str, Any]) -> None:
@@ -435,8 +508,13 @@ def _oracle(victim: Victim) -> Any:
     return oracle
 
 
-def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_benchmark(
+    cfg: RunConfig, output: str | Path, *, overwrite: bool = False, progress: bool = True, keep_shards: bool = False
+) -> dict[str, Any]:
     """Run (or resume) one attack against every victim x defense and write the outputs to ``output``.
+
+    ``keep_shards`` keeps ``shards/`` after ``adversarial.npz`` is written (by default they are removed:
+    they hold the same clips).
 
     Returns:
         The content of ``results.json``; cells whose evaluation raised carry an ``error`` (see
@@ -490,7 +568,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     run_dir.begin(key, generation, overwrite)
 
     t0 = time.perf_counter()
-    attack_set = run_dir.load_attack_set()
+    attack_set = run_dir.load_attack_set(dataset)
     if attack_set is None:
         attack_set = select_attack_set(
             dataset, models[roles.selection], n_samples=cfg.n_samples, seed=cfg.seed, batch_size=cfg.batch_size,
@@ -528,7 +606,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
                "targets": f"numpy.random.default_rng([{cfg.seed}, 1])" if cfg.targeted else None},
     )
     _write_outputs(run_dir.path, results, records, attack_set, dataset, clean, adversarial, cfg)
-    run_dir.finish(key, generation)
+    run_dir.finish(key, generation, shards, keep_shards=keep_shards)
     return results
 
 
@@ -742,10 +820,47 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     results_file, arrays_file = folder / RESULTS_FILE, folder / ADVERSARIAL_FILE
     if not results_file.is_file() or not arrays_file.is_file():
         raise ConfigError(f"{folder} holds no finished run (expected {RESULTS_FILE} and {ADVERSARIAL_FILE}; run `skelrobust run ... --output {folder}`)")
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    with np.load(arrays_file, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        if not isinstance(results, dict):
+            raise ValueError(f"expected a JSON object, found {type(results).__name__}")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{results_file} is damaged ({exc}); {_REBUILD}") from exc
+    try:
+        with np.load(arrays_file, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{arrays_file} is damaged ({exc}); {_REBUILD}") from exc
+    missing = [k for k in _RUN_ARRAYS if k not in arrays]
+    if missing:
+        raise ConfigError(f"{arrays_file} is damaged (no {', '.join(missing)}); {_REBUILD}")
+    n = len(arrays["labels"])
+    if any(len(arrays[k]) != n for k in ("adversarial", "clean", "sample_ids", "lengths", "indices")):
+        raise ConfigError(f"{arrays_file} is damaged (its arrays hold different numbers of samples); {_REBUILD}")
     return results, arrays
 
 
-__all__ = ["RunConfig", "resolve_config", "run_benchmark", "load_run", "format_table", "batch_seed"]
+#: Arrays every ``adversarial.npz`` holds.
+_RUN_ARRAYS = ("adversarial", "clean", "labels", "sample_ids", "indices", "lengths", "layout", "class_names")
+
+
+def load_sample_record(path: str | Path, position: int) -> dict[str, Any]:
+    """Record ``position`` (0-based) of a finished run's ``samples.jsonl``.
+
+    Raises:
+        ConfigError: the file is missing, damaged or shorter than the adversarial set.
+    """
+    samples = Path(path).expanduser() / SAMPLES_FILE
+    try:
+        lines = samples.read_text(encoding="utf-8").splitlines()
+        record = json.loads(lines[position])
+        if not isinstance(record, dict):
+            raise ValueError(f"line {position + 1} is not a JSON object")
+    except IndexError:
+        raise ConfigError(f"{samples} is damaged (no line {position + 1}); {_REBUILD}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{samples} is damaged or missing ({exc}); {_REBUILD}") from exc
+    return record
+
+
+__all__ = ["RunConfig", "resolve_config", "run_benchmark", "load_run", "load_sample_record", "format_table", "batch_seed"]

@@ -205,7 +205,20 @@ def train_victim(
     one of a different configuration raises :class:`ConfigError`.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; training writes a folder (best.pt, last.pt, metadata.json)")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train(cfg, out, device=device, command=command, progress=progress)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before its first epoch leaves no empty folder behind
+        raise
+
+
+def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, command: str, progress: bool) -> dict[str, Any]:
+    """The body of :func:`train_victim`, writing into the existing folder ``out``."""
     target = torch.device(device) if device is not None else torch.device("cpu")
     train_ds = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
     test_ds = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)

@@ -40,6 +40,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
 @click.option("--resume/--overwrite", default=True, show_default=True, help="Resume the run in --output, or discard it and start afresh.")
+@click.option("--keep-shards", is_flag=True, help="Keep the per-batch shards/ after adversarial.npz is written (they hold the same clips).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(
@@ -47,7 +48,7 @@ def run_command(
     dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
-    selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
+    selection: str, order: str | None, output: str, resume: bool, keep_shards: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
@@ -86,7 +87,7 @@ def run_command(
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
     )
-    results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet)
+    results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet, keep_shards=keep_shards)
     if as_json:
         echo_json(results)
     else:

@@ -62,6 +62,12 @@ class SplitWriter:
         self.lengths[i] = t
         self.ids[i] = sample_id
 
+    def abort(self) -> None:
+        """Drop the half-filled split: its hidden ``.partial`` array is allocated full size (GBs on NTU)."""
+        if hasattr(self, "data"):
+            del self.data
+        self._tmp.unlink(missing_ok=True)
+
     def close(self) -> None:
         """Flush and move every file of the split into place."""
         self.data.flush()
