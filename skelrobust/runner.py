@@ -63,9 +63,11 @@ from .victim import Victim
 
 logger = logging.getLogger(__name__)
 
-#: Attack-set size when neither the command line nor benchmark.yaml sets one: the prior benchmark's
-#: 31 batches of 16 (RobustBenchHAR), so numbers are comparable.
-DEFAULT_N_SAMPLES = 496
+#: Fallbacks for a protocol file that omits a default (the packaged benchmark.yaml sets every one).
+_FALLBACKS: dict[str, Any] = {
+    "eps": 0.01, "norm": "linf", "steps": 200, "n_samples": 496, "seed": 0, "batch_size": 32, "targeted": False,
+    "selection": "correct", "order": "seeded", "device": "auto",
+}
 
 RESULTS_FILE = "results.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -103,10 +105,10 @@ class RunConfig:
         compat: Compatibility mode of the attack (e.g. ``robustbenchhar``).
         checkpoints: Per model name, the weights to load (instead of the zoo).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
-        selection: ``correct`` (samples the attacked model gets right) or ``all``.
+        selection: ``correct`` (samples the attacked model gets right) or ``all`` (default from benchmark.yaml).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
-            ``file``; default ``file`` with ``compat="robustbenchhar"`` (its gatherCorrectPrediction
-            walks the test file in order), else ``seeded``.
+            ``file``; always ``file`` with ``compat="robustbenchhar"`` unless given (its
+            gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
     """
 
     attack: str
@@ -128,7 +130,7 @@ class RunConfig:
     compat: str | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
-    selection: str = "correct"
+    selection: str | None = None
     order: str | None = None
 
 
@@ -143,30 +145,31 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     shared = protocol.defaults()
     per_attack = protocol.attack_config(cfg.attack) if not is_object_spec(cfg.attack) else {}
 
-    def pick(name: str, fallback: Any) -> Any:
+    def pick(name: str) -> Any:
         value = getattr(cfg, name)
         if value is not None:
             return value
-        return per_attack.get(name, shared.get(name, fallback))
+        return per_attack.get(name, shared.get(name, _FALLBACKS[name]))
 
     resolved = replace(
         cfg,
         victims=list(cfg.victims),
         defenses=list(cfg.defenses),
-        eps=float(pick("eps", 0.01)),
-        norm=str(pick("norm", "linf")),
-        steps=int(pick("steps", 200)),
-        n_samples=int(pick("n_samples", DEFAULT_N_SAMPLES)),
-        seed=int(pick("seed", 0)),
-        batch_size=int(pick("batch_size", 32)),
-        targeted=bool(pick("targeted", False)),
-        device=_resolve_device(cfg.device),
+        eps=float(pick("eps")),
+        norm=str(pick("norm")),
+        steps=int(pick("steps")),
+        n_samples=int(pick("n_samples")),
+        seed=int(pick("seed")),
+        batch_size=int(pick("batch_size")),
+        targeted=bool(pick("targeted")),
+        device=_resolve_device(str(pick("device"))),
+        selection=str(pick("selection")),
         root=str(Path(cfg.root).expanduser().resolve()) if cfg.root is not None else None,
         defense_options={k: dict(v) for k, v in cfg.defense_options.items()},
         dataset_options=dict(cfg.dataset_options),
         attack_options=dict(cfg.attack_options),
         checkpoints={k: str(Path(v).expanduser().resolve()) for k, v in cfg.checkpoints.items()},
-        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else "seeded"),
+        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else str(pick("order"))),
     )
     if not resolved.victims:
         raise ConfigError("no victim given: pass --victim NAME[,NAME...]")
@@ -185,6 +188,9 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(resolved, name)}")
     if resolved.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {resolved.seed}")
+    for name, allowed in (("selection", ("correct", "all")), ("order", ("seeded", "file"))):
+        if getattr(resolved, name) not in allowed:
+            raise ConfigError(f"--{name} must be {' or '.join(allowed)}, got {getattr(resolved, name)!r}")
     unused = sorted(set(resolved.defense_options) - set(resolved.defenses))
     if unused:
         raise ConfigError(f"options given for defense(s) {', '.join(unused)} that are not in --defense")
@@ -192,7 +198,7 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
 
 
 def _resolve_device(device: str | None) -> str:
-    if device is None:
+    if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         parsed = torch.device(device)
@@ -605,9 +611,20 @@ def run_benchmark(
                "batch_generators": "torch.Generator seeded with SeedSequence([seed, batch]) per batch",
                "targets": f"numpy.random.default_rng([{cfg.seed}, 1])" if cfg.targeted else None},
     )
+    results["provenance"]["sample_indices"] = sample_indices_record(attack_set)
     _write_outputs(run_dir.path, results, records, attack_set, dataset, clean, adversarial, cfg)
     run_dir.finish(key, generation, shards, keep_shards=keep_shards)
     return results
+
+
+def sample_indices_record(attack_set: AttackSet) -> dict[str, Any]:
+    """The attack set's test-split indices for ``results.json``'s provenance: the list, its SHA-256 (of the
+    int64 bytes, in attack order) and the file that also holds their sample ids and labels."""
+    import hashlib
+
+    indices = np.ascontiguousarray(attack_set.indices, dtype=np.int64)
+    return {"file": ATTACK_SET_FILE, "n": int(indices.size), "sha256": hashlib.sha256(indices.tobytes()).hexdigest(),
+            "indices": indices.tolist()}
 
 
 def _generate(

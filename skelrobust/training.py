@@ -289,7 +289,14 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
     if not best.is_file():
         raise CheckpointError(f"{out}: last.pt says training finished but best.pt is missing; delete {last} to retrain")
     final = load_victim(cfg.victim, checkpoint=best, dataset=cfg.dataset, preset=victim.preset, root=cfg.root, device=target, **cfg.build_config)
-    test_acc = evaluate(final, test_ds, cfg.batch_size * 2)
+    # A dataset whose test split shares clips with TRAIN (one generic npz file serves both) must not
+    # report accuracy on clips the model trained on: only held-out test clips count, and with none, no number.
+    seen = set(train_ds.sample_ids)
+    held_out = np.array([i for i, sid in enumerate(test_ds.sample_ids) if sid not in seen], dtype=np.int64)
+    test_acc = evaluate(final, test_ds, cfg.batch_size * 2, held_out) if held_out.size else None
+    if held_out.size < len(test_ds):
+        log.warning("%d of %d test clips are also training clips; test accuracy is %s", len(test_ds) - held_out.size,
+                    len(test_ds), f"measured on the other {held_out.size}" if held_out.size else "not reported")
     meta = {
         "victim": cfg.victim,
         "preset": victim.preset,
@@ -305,7 +312,8 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
         "val_accuracy": state["best_val"],
         "test_accuracy": test_acc,
         "validation_split": {"rule": val_rule, "n_train": int(len(train_idx)), "n_val": int(len(val_idx))},
-        "n_test": len(test_ds),
+        "n_test": int(held_out.size),
+        "n_test_in_train": int(len(test_ds) - held_out.size),
         "num_parameters": sum(p.numel() for p in victim.network.parameters()),
         "train_seconds": round(state["train_seconds"], 2),
         "train_cpu_seconds": round(state["train_cpu_seconds"], 2),
