@@ -122,8 +122,10 @@ def load_synthetic(split: str, root: Path | None, seed: int = 0, num_subjects: i
     where = folder / split
     try:
         meta = json.loads((where / "meta.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("sample_ids"), list):
+            raise ValueError("meta.json is not the generator's record")
         arrays = _read_arrays(where)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"synthetic dataset cache {where} is unreadable ({exc}); delete the folder to regenerate it") from exc
     if meta.get("options") != {"seed": seed, "num_subjects": num_subjects, "repetitions": repetitions}:
         raise DataError(f"synthetic dataset cache {where} was generated with options {meta.get('options')}, not the requested ones")
