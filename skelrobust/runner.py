@@ -356,7 +356,9 @@ class RunDirectory:
         elif state_file.exists():
             try:
                 state = json.loads(state_file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
+                if not isinstance(state, dict):
+                    raise ValueError(f"expected a JSON object, found {type(state).__name__}")
+            except (OSError, ValueError) as exc:
                 raise ConfigError(f"{state_file} is unreadable ({exc}); pass --overwrite to start afresh") from exc
             if state.get("key") != key:
                 old = state.get("generation", {})
@@ -449,9 +451,11 @@ class RunDirectory:
                         gen = {k: z[k] for k in z.files}
                     with np.load(adv_file, allow_pickle=False) as z:
                         adversarial = z["adversarial"]
+                    if adversarial.ndim != 5 or gen["batch_sizes"].dtype.kind not in "iu":
+                        raise ValueError("arrays of the wrong shape or type")
                     if str(gen["key"]) == key and int(gen["batch_sizes"].sum()) == len(adversarial):
                         self._completed = (gen, adversarial)
-                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
                     logger.warning("recomputing the adversarial set: %s or %s is damaged (%s)", gen_file, adv_file, exc)
         if self._completed is None:
             return None
@@ -851,9 +855,10 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     missing = [k for k in _RUN_ARRAYS if k not in arrays]
     if missing:
         raise ConfigError(f"{arrays_file} is damaged (no {', '.join(missing)}); {_REBUILD}")
-    n = len(arrays["labels"])
-    if any(len(arrays[k]) != n for k in ("adversarial", "clean", "sample_ids", "lengths", "indices")):
-        raise ConfigError(f"{arrays_file} is damaged (its arrays hold different numbers of samples); {_REBUILD}")
+    clips_ok = all(arrays[k].ndim == 5 and arrays[k].dtype.kind == "f" for k in ("adversarial", "clean"))
+    per_sample = [arrays[k] for k in ("adversarial", "clean", "labels", "sample_ids", "lengths", "indices")]
+    if not clips_ok or any(a.ndim < 1 or len(a) != len(arrays["labels"]) for a in per_sample) or arrays["layout"].ndim != 0:
+        raise ConfigError(f"{arrays_file} is damaged (its arrays do not have the shapes a run writes); {_REBUILD}")
     return results, arrays
 
 

@@ -62,3 +62,36 @@ def test_nan_zoo_weights_are_refused_by_eval_and_run(tmp_path: Path) -> None:
         assert result.exit_code == 1, result.output
         assert f"weight {key!r} holds NaN values" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "bit-flipped", "retyped-list", "retyped-values", "retyped-dtype"])
+def test_damaged_checkpoint_is_one_line_or_loads_finite_weights(tmp_path: Path, how: str) -> None:
+    from skelrobust import load_victim
+
+    source = entry_path(find_entry("stgcn", "synthetic", "lite"))
+    path = tmp_path / "damaged.pt"
+    blob = source.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(blob[: len(blob) // 2])
+    elif how == "bit-flipped":
+        flipped = bytearray(blob)
+        flipped[int(len(blob) * 0.6)] ^= 0x10
+        path.write_bytes(bytes(flipped))
+    elif how == "retyped-list":
+        torch.save([1, 2, 3], path)
+    elif how == "retyped-values":
+        torch.save({k: "text" for k in _zoo_state("stgcn")}, path)
+    else:
+        torch.save({k: v.to(torch.int64) for k, v in _zoo_state("stgcn").items()}, path)
+    try:
+        victim = load_victim("stgcn", checkpoint=path, dataset="synthetic")
+    except CheckpointError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+    else:  # the damage missed the weights' bytes, or hit one that still decodes: the weights are at least finite
+        assert all(torch.isfinite(p).all() for p in victim.network.state_dict().values() if p.is_floating_point())
+    result = CliRunner().invoke(main, ["eval", "--victim", "stgcn", "--dataset", "synthetic", "--checkpoint", str(path),
+                                       "--dataset-option", "num_subjects=4", "--dataset-option", "repetitions=1"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output
