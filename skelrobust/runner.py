@@ -63,11 +63,9 @@ from .victim import Victim
 
 logger = logging.getLogger(__name__)
 
-#: Fallbacks for a protocol file that omits a default (the packaged benchmark.yaml sets every one).
-_FALLBACKS: dict[str, Any] = {
-    "eps": 0.01, "norm": "linf", "steps": 200, "n_samples": 496, "seed": 0, "batch_size": 32, "targeted": False,
-    "selection": "correct", "order": "seeded", "device": "auto",
-}
+#: Attack-set size when neither the command line nor benchmark.yaml sets one: the prior benchmark's
+#: 31 batches of 16 (RobustBenchHAR), so numbers are comparable.
+DEFAULT_N_SAMPLES = 496
 
 RESULTS_FILE = "results.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -105,7 +103,8 @@ class RunConfig:
         compat: Compatibility mode of the attack (e.g. ``robustbenchhar``).
         checkpoints: Per model name, the weights to load (instead of the zoo).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
-        selection: ``correct`` (samples the attacked model gets right) or ``all`` (default from benchmark.yaml).
+        selection: ``correct`` (samples the attacked model gets right) or ``all``; ``None`` takes
+            benchmark.yaml's once the attack's threat model is known (:func:`default_selection`).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; always ``file`` with ``compat="robustbenchhar"`` unless given (its
             gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
@@ -145,31 +144,30 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     shared = protocol.defaults()
     per_attack = protocol.attack_config(cfg.attack) if not is_object_spec(cfg.attack) else {}
 
-    def pick(name: str) -> Any:
+    def pick(name: str, fallback: Any) -> Any:
         value = getattr(cfg, name)
         if value is not None:
             return value
-        return per_attack.get(name, shared.get(name, _FALLBACKS[name]))
+        return per_attack.get(name, shared.get(name, fallback))
 
     resolved = replace(
         cfg,
         victims=list(cfg.victims),
         defenses=list(cfg.defenses),
-        eps=float(pick("eps")),
-        norm=str(pick("norm")),
-        steps=int(pick("steps")),
-        n_samples=int(pick("n_samples")),
-        seed=int(pick("seed")),
-        batch_size=int(pick("batch_size")),
-        targeted=bool(pick("targeted")),
-        device=_resolve_device(str(pick("device"))),
-        selection=str(pick("selection")),
+        eps=float(pick("eps", 0.01)),
+        norm=str(pick("norm", "linf")),
+        steps=int(pick("steps", 200)),
+        n_samples=int(pick("n_samples", DEFAULT_N_SAMPLES)),
+        seed=int(pick("seed", 0)),
+        batch_size=int(pick("batch_size", 32)),
+        targeted=bool(pick("targeted", False)),
+        device=_resolve_device(cfg.device or shared.get("device")),
         root=str(Path(cfg.root).expanduser().resolve()) if cfg.root is not None else None,
         defense_options={k: dict(v) for k, v in cfg.defense_options.items()},
         dataset_options=dict(cfg.dataset_options),
         attack_options=dict(cfg.attack_options),
         checkpoints={k: str(Path(v).expanduser().resolve()) for k, v in cfg.checkpoints.items()},
-        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else str(pick("order"))),
+        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else str(shared.get("order", "seeded"))),
     )
     if not resolved.victims:
         raise ConfigError("no victim given: pass --victim NAME[,NAME...]")
@@ -188,13 +186,24 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(resolved, name)}")
     if resolved.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {resolved.seed}")
-    for name, allowed in (("selection", ("correct", "all")), ("order", ("seeded", "file"))):
+    for name, allowed in (("selection", ("correct", "all", None)), ("order", ("seeded", "file"))):
         if getattr(resolved, name) not in allowed:
-            raise ConfigError(f"--{name} must be {' or '.join(allowed)}, got {getattr(resolved, name)!r}")
+            raise ConfigError(f"--{name} must be correct or all, got {getattr(resolved, name)!r}" if name == "selection"
+                              else f"--order must be seeded or file, got {resolved.order!r}")
     unused = sorted(set(resolved.defense_options) - set(resolved.defenses))
     if unused:
         raise ConfigError(f"options given for defense(s) {', '.join(unused)} that are not in --defense")
     return resolved
+
+
+def default_selection(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its attack-set selection rule, benchmark.yaml's ``defaults.selection`` when none was given."""
+    if cfg.selection is not None:
+        return cfg
+    selection = str(protocol.defaults().get("selection", "correct"))
+    if selection not in ("correct", "all"):
+        raise ConfigError(f"benchmark.yaml defaults.selection must be correct or all, got {selection!r}")
+    return replace(cfg, selection=selection)
 
 
 def _resolve_device(device: str | None) -> str:
@@ -540,6 +549,7 @@ def run_benchmark(
     dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
+    cfg = default_selection(cfg)
     roles = resolve_roles(attack.threat, cfg)
     names = list(dict.fromkeys([*cfg.victims, *(n for n in (roles.attacked, roles.oracle, roles.selection) if n)]))
     unused = sorted(set(cfg.checkpoints) - set(names))

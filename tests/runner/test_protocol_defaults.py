@@ -6,11 +6,11 @@ import pytest
 
 from skelrobust import config as protocol
 from skelrobust.errors import ConfigError
-from skelrobust.runner import RunConfig, resolve_config
+from skelrobust.runner import RunConfig, default_selection, resolve_config
 
 
 def _resolve(**overrides) -> RunConfig:
-    return resolve_config(RunConfig(attack="pgd", victims=["stgcn"], dataset="synthetic", **overrides))
+    return default_selection(resolve_config(RunConfig(attack="pgd", victims=["stgcn"], dataset="synthetic", **overrides)))
 
 
 def test_packaged_protocol_states_every_run_default() -> None:
@@ -36,5 +36,5 @@ def test_robustbenchhar_compat_walks_the_file_in_order() -> None:
 
 def test_bad_protocol_values_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(protocol, "defaults", lambda: {"selection": "most"})
-    with pytest.raises(ConfigError, match="--selection must be correct or all, got 'most'"):
+    with pytest.raises(ConfigError, match="defaults.selection must be correct or all, got 'most'"):
         _resolve()
