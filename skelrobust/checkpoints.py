@@ -29,7 +29,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or pickled-code files
-        raise CheckpointError(f"cannot read checkpoint {path}: {_load_failure(exc)}; {_ACCEPTED}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {describe_load_failure(exc)}; {_ACCEPTED}") from exc
     for key in _WRAPPER_KEYS:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -55,7 +55,7 @@ _ACCEPTED = (
 )
 
 
-def _load_failure(exc: Exception) -> str:
+def describe_load_failure(exc: Exception) -> str:
     """torch's reason for refusing a file, without its advice to retry with ``weights_only=False``.
 
     That advice would have the user unpickle arbitrary code; what skelrobust accepts is said instead.

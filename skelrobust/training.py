@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from .data import SkeletonDataset, load_dataset
 from .errors import CheckpointError, ConfigError
+from .checkpoints import describe_load_failure
 from .io import atomic_path, atomic_write_json, sha256_file
 from .loading import load_victim
 from .version import __version__
@@ -361,7 +362,9 @@ def _resume(path: Path, record: dict[str, Any], victim: Victim, opt: Any, sched:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or foreign file
-        raise CheckpointError(f"cannot resume from {path}: {exc}; delete it to start over") from exc
+        raise CheckpointError(f"cannot resume from {path}: {describe_load_failure(exc)}; delete it to start over") from exc
+    if not isinstance(payload, dict) or not {"config", "state", "model", "optimizer", "scheduler", "generator", "torch_rng"} <= set(payload):
+        raise CheckpointError(f"cannot resume from {path}: it is not a training state skelrobust wrote; delete it to start over")
     if payload.get("config") != record:
         theirs = payload.get("config") or {}
         diff = sorted(k for k in set(theirs) | set(record) if theirs.get(k) != record.get(k))

@@ -125,3 +125,22 @@ def test_training_on_one_npz_file_reports_no_test_accuracy(tmp_path: Path) -> No
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["test_accuracy"] is None and meta["n_test"] == 0 and meta["n_test_in_train"] == 12
     assert meta["preset"] == "lite"
+
+
+@pytest.mark.parametrize("how", ["truncated", "retyped"])
+def test_damaged_training_state_is_one_line(tmp_path: Path, how: str) -> None:
+    import torch
+
+    path = _npz(tmp_path / "one.npz", n=12)
+    args = ["train", "--victim", "mlp", "--dataset", "npz", "--root", str(path), "--epochs", "2", "--val-fraction", "0.25",
+            "--out", str(tmp_path / "run")]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    last = tmp_path / "run" / "last.pt"
+    if how == "truncated":
+        last.write_bytes(last.read_bytes()[:100])
+    else:
+        torch.save([1, 2, 3], last)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "cannot resume from" in result.output and "delete it to start over" in result.output
+    assert "weights_only=False" not in result.output and "Traceback" not in result.output
