@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from click.testing import CliRunner
 
@@ -47,12 +43,3 @@ def test_ctrl_c_exits_130_and_says_rerunning_resumes(monkeypatch: pytest.MonkeyP
     assert result.exit_code == EXIT_INTERRUPTED, result.output
     assert "Rerun the same command to resume" in result.output and "Traceback" not in result.output
 
-
-def test_installed_entry_point_uses_the_same_codes() -> None:
-    """The console script (not only CliRunner) maps a click usage error to 1."""
-    script = Path(sys.executable).with_name("skelrobust")
-    if not script.is_file():
-        pytest.skip("the skelrobust console script is not installed next to this interpreter")
-    done = subprocess.run([str(script), "run", "--norm", "l3"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == EXIT_BAD_INPUT, done.stderr
-    assert "Traceback" not in done.stderr
