@@ -220,8 +220,9 @@ def main() -> None:
         args.steps = 10 if args.part == "cost" else 200
     result = cost(args) if args.part == "cost" else transfer(args)
     output = Path(args.output or f"bench/results/tasar_{args.part}_{args.surrogate}.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    from skelrobust.io import atomic_write_text
+
+    atomic_write_text(output, json.dumps(result, indent=2, default=str) + "\n")  # never a half-written result
     print(f"written {output}")
 
 

@@ -345,9 +345,12 @@ class Attack(ABC):
         supports_targeted: Whether a target may be given.
         compat_modes: Accepted ``compat`` values.
         needs_training_data: The runner passes the surrogate's training split to :meth:`prepare`.
+        paper: Citation listed by ``skelrobust attacks`` for a class registered through an entry point
+            (built-ins pass ``paper=`` to :func:`register_attack`).
     """
 
     name: ClassVar[str] = "attack"
+    paper: ClassVar[str] = ""
     threat: ClassVar[ThreatModel] = ThreatModel.WHITE_BOX
     supports_targeted: ClassVar[bool] = True
     compat_modes: ClassVar[tuple[str, ...]] = ()
@@ -492,7 +495,18 @@ class Attack(ABC):
         }
 
 
-ATTACKS: Registry[type[Attack]] = Registry("attack", builtin_package="skelrobust.attacks", entry_point_group="skelrobust.attacks")
+def _describe_entry_point(name: str, cls: Any) -> dict[str, Any]:
+    """Listing metadata of an attack class an entry point names directly (what :func:`register_attack` records)."""
+    if not (isinstance(cls, type) and issubclass(cls, Attack)):
+        return {}
+    if cls.name == Attack.name:
+        cls.name = name
+    return {"threat": cls.threat.value, "targeted": cls.supports_targeted, "paper": cls.paper or None}
+
+
+ATTACKS: Registry[type[Attack]] = Registry(
+    "attack", builtin_package="skelrobust.attacks", entry_point_group="skelrobust.attacks", describe=_describe_entry_point
+)
 
 
 def register_attack(name: str, **metadata: Any) -> Callable[[type[Attack]], type[Attack]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -27,10 +28,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is an empty file (0 bytes); {_ACCEPTED}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or pickled-code files
-        raise CheckpointError(f"cannot read checkpoint {path} with weights_only=True: {exc}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {describe_load_failure(exc)}; {_ACCEPTED}") from exc
     for key in _WRAPPER_KEYS:
         if isinstance(obj, Mapping) and key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]
@@ -42,6 +45,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     state = dict(obj)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = "NaN" if bool(torch.isnan(tensor).any()) else "infinite"
+            raise CheckpointError(f"checkpoint {path}: weight {key!r} holds {bad} values; the file is damaged or from a diverged training run")
     return state
 
 
@@ -85,6 +92,27 @@ def compare_state_dicts(own: Mapping[str, torch.Tensor], state: Mapping[str, tor
         model_keys=len(own),
         checkpoint_keys=len(state),
     )
+
+
+#: What :func:`read_state_dict` accepts, said after every reading failure.
+_ACCEPTED = (
+    "skelrobust reads checkpoints with torch.load(weights_only=True) and accepts a state dict (name -> tensor), "
+    f"optionally under one of {', '.join(_WRAPPER_KEYS)}, saved with torch.save"
+)
+
+
+def describe_load_failure(exc: Exception) -> str:
+    """torch's reason for refusing a file, without its advice to retry with ``weights_only=False``.
+
+    That advice would have the user unpickle arbitrary code; what skelrobust accepts is said instead.
+    """
+    text = str(exc).strip()
+    if "Weights only load failed" in text or "weights_only" in text:
+        match = re.search(r"Unsupported (?:global|operand).*?(?= was not| is not|\.?$)", text, flags=re.MULTILINE)
+        detail = f" ({match.group(0).strip()})" if match else ""
+        return f"it is not a plain state dict: it holds pickled Python objects{detail}"
+    first = text.splitlines()[0] if text else ""
+    return f"not a readable PyTorch file ({type(exc).__name__}{': ' + first if first else ''})"
 
 
 def load_into(

@@ -91,6 +91,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, include_clean: bo
     class_names = [str(c) for c in z["class_names"]]
     lengths = z["lengths"].astype(np.int64)
     out = Path(out).expanduser()
+    _check_destination(out, folder=fmt == "robustbenchhar" and out.suffix != ".npz")
     checked = {"adversarial": adversarial, "labels": labels, **({"clean": clean} if include_clean else {})}
     meta = _meta(run_dir, results, checked)
     writer = {"npz": _npz, "ctrgcn-npz": _ctrgcn, "pyskl": _pyskl, "robustbenchhar": _robustbenchhar}[fmt]
@@ -98,6 +99,20 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, include_clean: bo
                   layout=layout, class_names=class_names, lengths=lengths, meta=meta, results=results, z=z)
     return {"format": fmt, "path": str(path), "n": int(labels.shape[0]), "include_clean": include_clean,
             "checksums_sha256": meta["checksums_sha256"]}
+
+
+def _check_destination(out: Path, folder: bool) -> None:
+    """Refuse ``--out`` when it cannot be written as asked: a folder for a file format, a file for a folder
+    format, or a path under an existing file."""
+    if folder and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; the robustbenchhar format writes a folder (or give an .npz file name)")
+    if not folder and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; this format writes one file: give a file name")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
+            break
 
 
 def _npz(out: Path, *, adversarial: np.ndarray, clean: np.ndarray | None, labels: np.ndarray, ids: list[str],

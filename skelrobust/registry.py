@@ -12,7 +12,7 @@ import fnmatch
 import importlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from .errors import RegistryError
 
@@ -36,12 +36,21 @@ class Registry(Generic[T]):
         builtin_package: Package whose import registers the built-in plugins (imported on first lookup,
             which avoids import cycles at ``import skelrobust``).
         entry_point_group: Entry-point group scanned for third-party plugins.
+        describe: ``describe(name, obj) -> metadata`` for an object an entry point names directly (a bare
+            class rather than a module that registers itself), so listings show what the decorator would.
     """
 
-    def __init__(self, kind: str, builtin_package: str | None = None, entry_point_group: str | None = None):
+    def __init__(
+        self,
+        kind: str,
+        builtin_package: str | None = None,
+        entry_point_group: str | None = None,
+        describe: Callable[[str, Any], dict[str, Any]] | None = None,
+    ):
         self.kind = kind
         self._builtin_package = builtin_package
         self._entry_point_group = entry_point_group
+        self._describe = describe
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = False
 
@@ -68,7 +77,7 @@ class Registry(Generic[T]):
                     loaded = ep.load()
                     # A plugin module registers itself on import; a bare object is registered under the entry name.
                     if ep.name not in self._entries and not isinstance(loaded, type(importlib)):
-                        self.register(ep.name, loaded)
+                        self.register(ep.name, loaded, **(self._describe(ep.name, loaded) if self._describe else {}))
 
     def entry(self, name: str) -> Entry[T]:
         """The entry for ``name``; an unknown name raises :class:`RegistryError` listing the known ones."""

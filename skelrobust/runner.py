@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from . import config as protocol
 from .attack import ATTACKS, Attack, ThreatModel
+from .attack_options import check_attack_options
 from .attack_set import AttackSet, predict, select_attack_set
 from .data import DATASETS, SkeletonDataset, load_dataset
 from .defense import Defense, create_defense
@@ -72,7 +73,12 @@ ADVERSARIAL_FILE = "adversarial.npz"
 ATTACK_SET_FILE = "attack_set.json"
 STATE_FILE = "state.json"
 SHARDS_DIR = "shards"
-_OUTPUTS = (RESULTS_FILE, SAMPLES_FILE, ADVERSARIAL_FILE, ATTACK_SET_FILE, STATE_FILE)
+GENERATION_FILE = "generation.npz"
+_OUTPUTS = (RESULTS_FILE, SAMPLES_FILE, ADVERSARIAL_FILE, ATTACK_SET_FILE, STATE_FILE, GENERATION_FILE)
+#: Per-batch bookkeeping kept in GENERATION_FILE once the shards are gone (the clips are in ADVERSARIAL_FILE).
+_BOOKKEEPING = ("iterations", "gradient_evaluations", "queries", "final_loss")
+#: What to do about a damaged run file that cannot be recomputed in place.
+_REBUILD = "rerun the same `skelrobust run` command to rebuild it (finished work is reused), or add --overwrite to start afresh"
 
 
 @dataclass
@@ -100,10 +106,11 @@ class RunConfig:
             the protocol's preset for the dataset).
         victim_config: Build options of the models named in ``victims`` (default: a checkpoint's build record).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
-        selection: ``correct`` (samples the attacked model gets right) or ``all``.
+        selection: ``correct`` (samples the attacked model gets right) or ``all``; ``None`` takes
+            benchmark.yaml's once the attack's threat model is known (:func:`default_selection`).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
-            ``file``; default ``file`` with ``compat="robustbenchhar"`` (its gatherCorrectPrediction
-            walks the test file in order), else ``seeded``.
+            ``file``; always ``file`` with ``compat="robustbenchhar"`` unless given (its
+            gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
     """
 
     attack: str
@@ -127,7 +134,7 @@ class RunConfig:
     victim_preset: str | None = None
     victim_config: dict[str, Any] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
-    selection: str = "correct"
+    selection: str | None = None
     order: str | None = None
 
 
@@ -159,13 +166,13 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         seed=int(pick("seed", 0)),
         batch_size=int(pick("batch_size", 32)),
         targeted=bool(pick("targeted", False)),
-        device=_resolve_device(cfg.device),
+        device=_resolve_device(cfg.device or shared.get("device")),
         root=str(Path(cfg.root).expanduser().resolve()) if cfg.root is not None else None,
         defense_options={k: dict(v) for k, v in cfg.defense_options.items()},
         dataset_options=dict(cfg.dataset_options),
         attack_options=dict(cfg.attack_options),
         checkpoints={k: str(Path(v).expanduser().resolve()) for k, v in cfg.checkpoints.items()},
-        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else "seeded"),
+        order=cfg.order or ("file" if cfg.compat == "robustbenchhar" else str(shared.get("order", "seeded"))),
     )
     if not resolved.victims:
         raise ConfigError("no victim given: pass --victim NAME[,NAME...]")
@@ -184,14 +191,28 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(resolved, name)}")
     if resolved.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {resolved.seed}")
+    for name, allowed in (("selection", ("correct", "all", None)), ("order", ("seeded", "file"))):
+        if getattr(resolved, name) not in allowed:
+            raise ConfigError(f"--{name} must be correct or all, got {getattr(resolved, name)!r}" if name == "selection"
+                              else f"--order must be seeded or file, got {resolved.order!r}")
     unused = sorted(set(resolved.defense_options) - set(resolved.defenses))
     if unused:
         raise ConfigError(f"options given for defense(s) {', '.join(unused)} that are not in --defense")
     return resolved
 
 
+def default_selection(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with its attack-set selection rule, benchmark.yaml's ``defaults.selection`` when none was given."""
+    if cfg.selection is not None:
+        return cfg
+    selection = str(protocol.defaults().get("selection", "correct"))
+    if selection not in ("correct", "all"):
+        raise ConfigError(f"benchmark.yaml defaults.selection must be correct or all, got {selection!r}")
+    return replace(cfg, selection=selection)
+
+
 def _resolve_device(device: str | None) -> str:
-    if device is None:
+    if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         parsed = torch.device(device)
@@ -219,6 +240,7 @@ def build_attack(cfg: RunConfig, unit: str) -> Attack:
     reserved = sorted(set(options) & {"eps", "norm", "steps", "compat", "unit"})
     if reserved:
         raise ConfigError(f"set {', '.join(reserved)} with its own flag (--eps, --norm, --steps, --compat), not --option")
+    check_attack_options(cls, cfg.attack, options)
     try:
         attack = cls(eps=cfg.eps, norm=cfg.norm, steps=cfg.steps, compat=cfg.compat, unit=unit, **options)
     except TypeError as exc:
@@ -335,19 +357,28 @@ class RunDirectory:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
+        self._completed: tuple[dict[str, np.ndarray], np.ndarray] | None = None
+        self._completed_read = False
 
     def shard(self, batch: int) -> Path:
         return self.path / SHARDS_DIR / f"batch_{batch:05d}.npz"
 
     def begin(self, key: str, generation: dict[str, Any], overwrite: bool) -> None:
         """Claim the folder for a run keyed ``key``; refuse another run's folder unless ``overwrite``."""
+        for folder in (self.path, *self.path.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise ConfigError(f"--output {self.path}: {folder} is a file, not a folder; choose another --output")
+                break
         state_file = self.path / STATE_FILE
         if overwrite:
             self.clear()
         elif state_file.exists():
             try:
                 state = json.loads(state_file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
+                if not isinstance(state, dict):
+                    raise ValueError(f"expected a JSON object, found {type(state).__name__}")
+            except (OSError, ValueError) as exc:
                 raise ConfigError(f"{state_file} is unreadable ({exc}); pass --overwrite to start afresh") from exc
             if state.get("key") != key:
                 old = state.get("generation", {})
@@ -367,14 +398,48 @@ class RunDirectory:
             (self.path / name).unlink(missing_ok=True)
         shutil.rmtree(self.path / SHARDS_DIR, ignore_errors=True)
 
-    def finish(self, key: str, generation: dict[str, Any]) -> None:
-        atomic_write_json(self.path / STATE_FILE, {"key": key, "status": "complete", "generation": jsonable(generation)})
+    def finish(self, key: str, generation: dict[str, Any], shards: list[dict[str, Any]] | None = None,
+               keep_shards: bool = False) -> None:
+        """Mark the run complete; unless ``keep_shards``, replace the shards by GENERATION_FILE.
 
-    def load_attack_set(self) -> AttackSet | None:
+        The shards duplicate ``adversarial.npz``; their small per-batch bookkeeping goes to GENERATION_FILE,
+        so a rerun in this folder still evaluates without attacking again.
+        """
+        if shards is not None and not keep_shards:
+            arrays: dict[str, np.ndarray] = {k: np.concatenate([sh[k] for sh in shards]) for k in _BOOKKEEPING}
+            arrays["batch_sizes"] = np.array([len(sh["iterations"]) for sh in shards], dtype=np.int64)
+            arrays["batch_seconds"] = np.array([float(sh["seconds"]) for sh in shards], dtype=np.float64)
+            arrays["batch_extras"] = np.array([str(sh["extras"]) for sh in shards], dtype=str)
+            with atomic_path(self.path / GENERATION_FILE) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, key=np.array(key), **arrays)
+        atomic_write_json(self.path / STATE_FILE, {"key": key, "status": "complete", "generation": jsonable(generation)})
+        if shards is not None and not keep_shards:
+            shutil.rmtree(self.path / SHARDS_DIR, ignore_errors=True)
+
+    def load_attack_set(self, dataset: SkeletonDataset | None = None) -> AttackSet | None:
+        """The saved attack set, or None when absent or damaged (it is then selected again: selection is seeded).
+
+        With ``dataset``, a set whose indices, ids or labels do not match that test split counts as damaged.
+        """
         path = self.path / ATTACK_SET_FILE
         if not path.exists():
             return None
-        return AttackSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            attack_set = AttackSet.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            n = len(attack_set.indices)
+            if len(attack_set.sample_ids) != n or attack_set.labels.shape != (n,):
+                raise ValueError("indices, sample ids and labels differ in length")
+            if dataset is not None:
+                idx = attack_set.indices
+                if n and (idx.min() < 0 or idx.max() >= len(dataset)):
+                    raise ValueError(f"an index is outside the test split's {len(dataset)} samples")
+                if [dataset.sample_ids[i] for i in idx] != list(attack_set.sample_ids) or not np.array_equal(dataset.labels[idx], attack_set.labels):
+                    raise ValueError("its sample ids or labels do not match the test split")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("%s is damaged (%s); selecting the attack set again", path, exc)
+            return None
+        return attack_set
 
     def save_attack_set(self, attack_set: AttackSet) -> None:
         atomic_write_json(self.path / ATTACK_SET_FILE, attack_set.to_dict())
@@ -383,7 +448,7 @@ class RunDirectory:
         """A finished batch, or None when absent, unreadable or from another configuration."""
         path = self.shard(batch)
         if not path.exists():
-            return None
+            return self._completed_batch(batch, key, size)
         try:
             with np.load(path, allow_pickle=False) as z:
                 shard = {k: z[k] for k in z.files}
@@ -393,6 +458,35 @@ class RunDirectory:
         if str(shard.get("key")) != key or shard["adversarial"].shape[0] != size:
             logger.warning("recomputing batch %d: shard %s belongs to another configuration", batch, path)
             return None
+        return shard
+
+    def _completed_batch(self, batch: int, key: str, size: int) -> dict[str, Any] | None:
+        """Batch ``batch`` of a finished run whose shards were removed (GENERATION_FILE + ADVERSARIAL_FILE)."""
+        if not self._completed_read:
+            self._completed_read = True
+            gen_file, adv_file = self.path / GENERATION_FILE, self.path / ADVERSARIAL_FILE
+            if gen_file.exists() and adv_file.exists():
+                try:
+                    with np.load(gen_file, allow_pickle=False) as z:
+                        gen = {k: z[k] for k in z.files}
+                    with np.load(adv_file, allow_pickle=False) as z:
+                        adversarial = z["adversarial"]
+                    if adversarial.ndim != 5 or gen["batch_sizes"].dtype.kind not in "iu":
+                        raise ValueError("arrays of the wrong shape or type")
+                    if str(gen["key"]) == key and int(gen["batch_sizes"].sum()) == len(adversarial):
+                        self._completed = (gen, adversarial)
+                except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+                    logger.warning("recomputing the adversarial set: %s or %s is damaged (%s)", gen_file, adv_file, exc)
+        if self._completed is None:
+            return None
+        gen, adversarial = self._completed
+        sizes = gen["batch_sizes"]
+        if batch >= len(sizes) or int(sizes[batch]) != size:
+            return None
+        start = int(sizes[:batch].sum())
+        shard = {k: gen[k][start : start + size] for k in _BOOKKEEPING}
+        shard.update(adversarial=adversarial[start : start + size], seconds=gen["batch_seconds"][batch],
+                     extras=gen["batch_extras"][batch])
         return shard
 
     def save_shard(self, batch: int, key: str, arrays: dict[str, Any]) -> None:
@@ -444,8 +538,13 @@ def _oracle(victim: Victim) -> Any:
     return oracle
 
 
-def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_benchmark(
+    cfg: RunConfig, output: str | Path, *, overwrite: bool = False, progress: bool = True, keep_shards: bool = False
+) -> dict[str, Any]:
     """Run (or resume) one attack against every victim x defense and write the outputs to ``output``.
+
+    ``keep_shards`` keeps ``shards/`` after ``adversarial.npz`` is written (by default they are removed:
+    they hold the same clips).
 
     Returns:
         The content of ``results.json``; cells whose evaluation raised carry an ``error`` (see
@@ -461,6 +560,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
+    cfg = default_selection(cfg)
     roles = resolve_roles(attack.threat, cfg)
     names = list(dict.fromkeys([*cfg.victims, *(n for n in (roles.attacked, roles.oracle, roles.selection) if n)]))
     unused = sorted(set(cfg.checkpoints) - set(names))
@@ -499,7 +599,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     run_dir.begin(key, generation, overwrite)
 
     t0 = time.perf_counter()
-    attack_set = run_dir.load_attack_set()
+    attack_set = run_dir.load_attack_set(dataset)
     if attack_set is None:
         attack_set = select_attack_set(
             dataset, models[roles.selection], n_samples=cfg.n_samples, seed=cfg.seed, batch_size=cfg.batch_size,
@@ -536,9 +636,20 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
                "batch_generators": "torch.Generator seeded with SeedSequence([seed, batch]) per batch",
                "targets": f"numpy.random.default_rng([{cfg.seed}, 1])" if cfg.targeted else None},
     )
+    results["provenance"]["sample_indices"] = sample_indices_record(attack_set)
     _write_outputs(run_dir.path, results, records, attack_set, dataset, clean, adversarial, cfg)
-    run_dir.finish(key, generation)
+    run_dir.finish(key, generation, shards, keep_shards=keep_shards)
     return results
+
+
+def sample_indices_record(attack_set: AttackSet) -> dict[str, Any]:
+    """The attack set's test-split indices for ``results.json``'s provenance: the list, its SHA-256 (of the
+    int64 bytes, in attack order) and the file that also holds their sample ids and labels."""
+    import hashlib
+
+    indices = np.ascontiguousarray(attack_set.indices, dtype=np.int64)
+    return {"file": ATTACK_SET_FILE, "n": int(indices.size), "sha256": hashlib.sha256(indices.tobytes()).hexdigest(),
+            "indices": indices.tolist()}
 
 
 def _generate(
@@ -751,10 +862,48 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     results_file, arrays_file = folder / RESULTS_FILE, folder / ADVERSARIAL_FILE
     if not results_file.is_file() or not arrays_file.is_file():
         raise ConfigError(f"{folder} holds no finished run (expected {RESULTS_FILE} and {ADVERSARIAL_FILE}; run `skelrobust run ... --output {folder}`)")
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    with np.load(arrays_file, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        if not isinstance(results, dict):
+            raise ValueError(f"expected a JSON object, found {type(results).__name__}")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{results_file} is damaged ({exc}); {_REBUILD}") from exc
+    try:
+        with np.load(arrays_file, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConfigError(f"{arrays_file} is damaged ({exc}); {_REBUILD}") from exc
+    missing = [k for k in _RUN_ARRAYS if k not in arrays]
+    if missing:
+        raise ConfigError(f"{arrays_file} is damaged (no {', '.join(missing)}); {_REBUILD}")
+    clips_ok = all(arrays[k].ndim == 5 and arrays[k].dtype.kind == "f" for k in ("adversarial", "clean"))
+    per_sample = [arrays[k] for k in ("adversarial", "clean", "labels", "sample_ids", "lengths", "indices")]
+    if not clips_ok or any(a.ndim < 1 or len(a) != len(arrays["labels"]) for a in per_sample) or arrays["layout"].ndim != 0:
+        raise ConfigError(f"{arrays_file} is damaged (its arrays do not have the shapes a run writes); {_REBUILD}")
     return results, arrays
 
 
-__all__ = ["RunConfig", "resolve_config", "run_benchmark", "load_run", "format_table", "batch_seed"]
+#: Arrays every ``adversarial.npz`` holds.
+_RUN_ARRAYS = ("adversarial", "clean", "labels", "sample_ids", "indices", "lengths", "layout", "class_names")
+
+
+def load_sample_record(path: str | Path, position: int) -> dict[str, Any]:
+    """Record ``position`` (0-based) of a finished run's ``samples.jsonl``.
+
+    Raises:
+        ConfigError: the file is missing, damaged or shorter than the adversarial set.
+    """
+    samples = Path(path).expanduser() / SAMPLES_FILE
+    try:
+        lines = samples.read_text(encoding="utf-8").splitlines()
+        record = json.loads(lines[position])
+        if not isinstance(record, dict):
+            raise ValueError(f"line {position + 1} is not a JSON object")
+    except IndexError:
+        raise ConfigError(f"{samples} is damaged (no line {position + 1}); {_REBUILD}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{samples} is damaged or missing ({exc}); {_REBUILD}") from exc
+    return record
+
+
+__all__ = ["RunConfig", "resolve_config", "run_benchmark", "load_run", "load_sample_record", "format_table", "batch_seed"]

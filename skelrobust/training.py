@@ -35,6 +35,7 @@ from tqdm import tqdm
 from .data import SkeletonDataset, load_dataset
 from .errors import CheckpointError, ConfigError
 from .build_record import build_record, write_build_record
+from .checkpoints import describe_load_failure
 from .io import atomic_path, atomic_write_json, sha256_file
 from .loading import load_victim
 from .version import __version__
@@ -207,7 +208,20 @@ def train_victim(
     one of a different configuration raises :class:`ConfigError`.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; training writes a folder (best.pt, last.pt, metadata.json)")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _train(cfg, out, device=device, command=command, progress=progress)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed before its first epoch leaves no empty folder behind
+        raise
+
+
+def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, command: str, progress: bool) -> dict[str, Any]:
+    """The body of :func:`train_victim`, writing into the existing folder ``out``."""
     target = torch.device(device) if device is not None else torch.device("cpu")
     train_ds = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
     test_ds = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
@@ -282,7 +296,14 @@ def train_victim(
     if not best.is_file():
         raise CheckpointError(f"{out}: last.pt says training finished but best.pt is missing; delete {last} to retrain")
     final = load_victim(cfg.victim, checkpoint=best, dataset=cfg.dataset, root=cfg.root, device=target)
-    test_acc = evaluate(final, test_ds, cfg.batch_size * 2)
+    # A dataset whose test split shares clips with TRAIN (one generic npz file serves both) must not
+    # report accuracy on clips the model trained on: only held-out test clips count, and with none, no number.
+    seen = set(train_ds.sample_ids)
+    held_out = np.array([i for i, sid in enumerate(test_ds.sample_ids) if sid not in seen], dtype=np.int64)
+    test_acc = evaluate(final, test_ds, cfg.batch_size * 2, held_out) if held_out.size else None
+    if held_out.size < len(test_ds):
+        log.warning("%d of %d test clips are also training clips; test accuracy is %s", len(test_ds) - held_out.size,
+                    len(test_ds), f"measured on the other {held_out.size}" if held_out.size else "not reported")
     meta = {
         "victim": cfg.victim,
         "preset": victim.preset,
@@ -299,7 +320,8 @@ def train_victim(
         "val_accuracy": state["best_val"],
         "test_accuracy": test_acc,
         "validation_split": {"rule": val_rule, "n_train": int(len(train_idx)), "n_val": int(len(val_idx))},
-        "n_test": len(test_ds),
+        "n_test": int(held_out.size),
+        "n_test_in_train": int(len(test_ds) - held_out.size),
         "num_parameters": sum(p.numel() for p in victim.network.parameters()),
         "train_seconds": round(state["train_seconds"], 2),
         "train_cpu_seconds": round(state["train_cpu_seconds"], 2),
@@ -347,7 +369,9 @@ def _resume(path: Path, record: dict[str, Any], victim: Victim, opt: Any, sched:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or foreign file
-        raise CheckpointError(f"cannot resume from {path}: {exc}; delete it to start over") from exc
+        raise CheckpointError(f"cannot resume from {path}: {describe_load_failure(exc)}; delete it to start over") from exc
+    if not isinstance(payload, dict) or not {"config", "state", "model", "optimizer", "scheduler", "generator", "torch_rng"} <= set(payload):
+        raise CheckpointError(f"cannot resume from {path}: it is not a training state skelrobust wrote; delete it to start over")
     if payload.get("config") != record:
         theirs = payload.get("config") or {}
         diff = sorted(k for k in set(theirs) | set(record) if theirs.get(k) != record.get(k))

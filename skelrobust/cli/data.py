@@ -9,15 +9,11 @@ import click
 import yaml
 
 from ..errors import ConfigError, SkelRobustError, UnsupportedError
-from .main import echo_json, main, parse_assignments
+from .main import dataset_option, dataset_options, echo_json, main
 
 
 _root_option = click.option(
     "--root", type=click.Path(), default=None, help="Dataset folder or file (default: its prepared location)."
-)
-_opt_option = click.option(
-    "-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-    help="Loader/preparation option, e.g. benchmark=xview (repeatable).",
 )
 
 
@@ -58,14 +54,14 @@ def data_group() -> None:
 @data_group.command("info")
 @click.argument("name")
 @_root_option
-@_opt_option
+@dataset_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info_command(name: str, root: str | None, options: tuple[str, ...], as_json: bool) -> None:
+def info_command(name: str, root: str | None, dataset_option_texts: tuple[str, ...], as_json: bool) -> None:
     """Summarise dataset NAME: layout, classes, split sizes, shape, units."""
     from ..data import DATASETS, load_dataset
 
     spec = DATASETS.get(name)
-    opts = parse_assignments(options, "-o/--option")
+    opts = dataset_options(dataset_option_texts)
     loaded = [load_dataset(name, split, root=root, **opts) for split in spec.splits]
     splits = {ds.split: len(ds) for ds in loaded}
     first = loaded[0]
@@ -90,9 +86,9 @@ def info_command(name: str, root: str | None, options: tuple[str, ...], as_json:
 @click.argument("name")
 @click.option("--raw-dir", required=True, type=click.Path(), help="Folder holding the dataset's raw files.")
 @click.option("--out", "out_dir", type=click.Path(), default=None, help="Output folder (default: $SKELROBUST_HOME/datasets/NAME).")
-@_opt_option
+@dataset_option
 @click.option("--json", "as_json", is_flag=True, help="Print the preparation report as JSON.")
-def prepare_command(name: str, raw_dir: str, out_dir: str | None, options: tuple[str, ...], as_json: bool) -> None:
+def prepare_command(name: str, raw_dir: str, out_dir: str | None, dataset_option_texts: tuple[str, ...], as_json: bool) -> None:
     """Convert the raw files of dataset NAME into the prepared format `load_dataset` reads."""
     from ..data import DATASETS, default_root
 
@@ -100,7 +96,7 @@ def prepare_command(name: str, raw_dir: str, out_dir: str | None, options: tuple
     if spec.prepare is None:
         raise UnsupportedError(f"dataset {name!r} needs no preparation: {spec.prepare_hint or 'load it directly'}")
     out = Path(out_dir) if out_dir else default_root(name)
-    meta = spec.prepare(Path(raw_dir), out, **parse_assignments(options, "-o/--option"))
+    meta = spec.prepare(Path(raw_dir), out, **dataset_options(dataset_option_texts))
     if as_json:
         echo_json({k: v for k, v in meta.items() if k != "class_names"})
         return
@@ -124,17 +120,18 @@ def _counts(skipped: dict[str, Any]) -> dict[str, Any]:
 @click.option("--out", required=True, type=click.Path(), help="Output .gif (animation) or .png (frame grid).")
 @click.option("--split", default="test", show_default=True, help="Split to draw from.")
 @_root_option
-@_opt_option
+@dataset_option
 @click.option("--frame", type=int, default=None, help="PNG: draw only this frame.")
 @click.option("--fps", type=int, default=15, show_default=True, help="GIF frame rate.")
 def show_command(
-    name: str, index: int, out: str, split: str, root: str | None, options: tuple[str, ...], frame: int | None, fps: int
+    name: str, index: int, out: str, split: str, root: str | None, dataset_option_texts: tuple[str, ...], frame: int | None,
+    fps: int,
 ) -> None:
     """Render sample INDEX of dataset NAME as a 3-D skeleton animation (.gif) or frames (.png)."""
     from ..data import load_dataset
     from ..viz import render_sequences
 
-    ds = load_dataset(name, split, root=root, **parse_assignments(options, "-o/--option"))
+    ds = load_dataset(name, split, root=root, **dataset_options(dataset_option_texts))
     if not 0 <= index < len(ds):
         raise ConfigError(f"--index {index} out of range: {name} {split} has {len(ds)} samples (0..{len(ds) - 1})")
     seq = ds.data[index][:, : int(ds.lengths[index])]

@@ -1,8 +1,21 @@
-"""The root click group. User errors become one line on stderr and a non-zero exit, no traceback."""
+"""The root click group. User errors become one line on stderr and a non-zero exit, no traceback.
+
+Exit codes (the README's table; scripts rely on them):
+
+=====  ==========================================================================================
+0      success
+1      bad input: an argument click rejects, a bad option value, a missing or damaged file, a
+       dataset or checkpoint that does not fit; one line on stderr says what and where
+2      ``skelrobust run`` finished and wrote every output, but some victim x defense cells failed
+       to evaluate (each carries an ``error`` in results.json)
+130    interrupted (Ctrl-C); rerunning the same command resumes from the finished work
+=====  ==========================================================================================
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import click
@@ -10,15 +23,38 @@ import click
 from ..errors import SkelRobustError
 from ..version import __version__
 
+EXIT_OK = 0
+EXIT_BAD_INPUT = 1
+EXIT_FAILED_CELLS = 2
+EXIT_INTERRUPTED = 130
+
 
 class SkelRobustGroup(click.Group):
-    """A click group that reports :class:`SkelRobustError` as a one-line usage error."""
+    """A click group that reports every user error as one line and exits with the codes above."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SkelRobustError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            # The file system refused (permission, disk full, a path through a file): name the path.
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from exc
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the CLI; in standalone mode map click's outcomes onto the exit codes of the module docstring."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:  # usage errors (click's own exit code 2) and SkelRobustError alike
+            exc.show()
+            sys.exit(EXIT_BAD_INPUT)
+        except click.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+            click.echo("\nInterrupted. Rerun the same command to resume: finished work in its output folder is kept.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 @click.group(cls=SkelRobustGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
-from .main import dataset_option, dataset_options, echo_json, main, parse_assignment, parse_assignments
+from .main import EXIT_FAILED_CELLS, dataset_option, dataset_options, echo_json, main, parse_assignment, parse_assignments
 
 
 def split_names(values: tuple[str, ...]) -> list[str]:
@@ -27,10 +27,10 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default from benchmark.yaml: 0.01).")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default=None, help="Budget norm (default linf).")
 @click.option("--steps", type=int, default=None, help="Attack iterations (default 200).")
-@click.option("--n-samples", type=int, default=None, help="Attack-set size (default 496).")
+@click.option("--n-samples", type=int, default=None, help="Attack-set size (default from benchmark.yaml: 496).")
 @click.option("--seed", type=int, default=None, help="Seed of the attack set and of every batch (default 0).")
 @click.option("--batch-size", type=int, default=None, help="Samples per batch (default 32).")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1... (default: cuda when available).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1... or auto (default from benchmark.yaml: auto, cuda when available).")
 @click.option("--targeted/--untargeted", default=None, help="Targeted mode: one random other class per sample, from the seed.")
 @click.option("--compat", default=None, help="Attack compatibility mode, e.g. robustbenchhar.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Extra attack option (repeatable), e.g. random_start=false.")
@@ -38,10 +38,11 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--preset", default=None, help="Preset of the victim(s) (default: the checkpoint's build record, else benchmark.yaml's for the dataset).")
 @click.option("--config", "victim_config", multiple=True, metavar="KEY=VALUE", help="Build option of the victim(s) (repeatable; default: the checkpoint's build record).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
-@click.option("--selection", type=click.Choice(["correct", "all"]), default="correct", show_default=True, help="Attack only samples the attacked model gets right, or any.")
+@click.option("--selection", type=click.Choice(["correct", "all"]), default=None, help="Attack only samples the attacked model gets right, or any (default from benchmark.yaml: correct).")
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
 @click.option("--resume/--overwrite", default=True, show_default=True, help="Resume the run in --output, or discard it and start afresh.")
+@click.option("--keep-shards", is_flag=True, help="Keep the per-batch shards/ after adversarial.npz is written (they hold the same clips).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(
@@ -50,7 +51,7 @@ def run_command(
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, preset: str | None, victim_config: tuple[str, ...],
     victim_checkpoints: tuple[str, ...],
-    selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
+    selection: str | None, order: str | None, output: str, resume: bool, keep_shards: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
@@ -90,7 +91,7 @@ def run_command(
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
         victim_preset=preset, victim_config=parse_assignments(victim_config, "--config"),
     )
-    results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet)
+    results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet, keep_shards=keep_shards)
     if as_json:
         echo_json(results)
     else:
@@ -100,4 +101,4 @@ def run_command(
     if failed:
         # Every output is written; the exit status tells scripts that some cells hold no numbers.
         click.echo(f"Error: evaluation failed for {len(failed)} cell(s): {'; '.join(failed)}", err=True)
-        raise SystemExit(2)
+        raise SystemExit(EXIT_FAILED_CELLS)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 from ..errors import ConfigError
@@ -24,7 +21,7 @@ def show_command(run_dir: str, position: int | None, sample_id: str | None, out:
     Example:
       skelrobust show runs/pgd-stgcn --index 0 --out clip.gif
     """
-    from ..runner import SAMPLES_FILE, load_run
+    from ..runner import load_run, load_sample_record
     from ..viz import render_sequences
 
     results, arrays = load_run(run_dir)
@@ -39,7 +36,7 @@ def show_command(run_dir: str, position: int | None, sample_id: str | None, out:
         raise ConfigError(f"--index {position} is out of range: {run_dir} holds {n} adversarial samples (0..{n - 1})")
     names = [str(c) for c in arrays["class_names"]]
     label = int(arrays["labels"][position])
-    record = json.loads((Path(run_dir) / SAMPLES_FILE).read_text(encoding="utf-8").splitlines()[position])
+    record = load_sample_record(run_dir, position)
     attacked = record.get("attacked_model")
     adv_title = "adversarial"
     if attacked is not None:

@@ -133,9 +133,16 @@ def train_command(
     else:
         click.echo(
             f"{meta['victim']} ({meta['preset']}) on {meta['dataset']}: val {meta['val_accuracy'] * 100:.2f} % "
-            f"(epoch {meta['best_epoch']}), test {meta['test_accuracy'] * 100:.2f} %, {meta['num_parameters']} parameters, "
+            f"(epoch {meta['best_epoch']}), test {_test_accuracy(meta)}, {meta['num_parameters']} parameters, "
             f"{meta['train_seconds']:.0f} s -> {out}"
         )
+
+
+def _test_accuracy(meta: dict) -> str:
+    """The test accuracy as printed; a split with no clip held out from training has none."""
+    if meta["test_accuracy"] is None:
+        return "n/a (every test clip is also a training clip)"
+    return f"{meta['test_accuracy'] * 100:.2f} %"
 
 
 @main.command("eval")

@@ -3,10 +3,20 @@
 Large prepared files (CTR-GCN's ``NTU60_CS.npz`` is ~7 GB) must not be read eagerly. ``np.load`` on an
 ``.npz`` always reads a member whole, but ``np.savez`` stores members uncompressed, so such a member is a
 plain ``.npy`` file at a fixed offset inside the zip archive and can be memory-mapped directly.
+
+A memory map bypasses the zip's CRC-32, which ``np.load`` checks: a flipped byte that still decodes to a
+finite float would go unnoticed. So before a member is memory-mapped its CRC is verified once (one
+sequential read), and the result is stamped, as prepared folders are (:mod:`.stamp`): a JSON file under
+``$SKELROBUST_HOME/cache/npz-verified`` records the file's size and modification time and the CRCs that
+matched. Later loads of the unchanged file skip the read; any change to the file means a new check.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import zipfile
 from pathlib import Path
 from typing import Sequence
@@ -14,6 +24,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
+
+logger = logging.getLogger(__name__)
 
 _LOCAL_HEADER_SIZE = 30  # fixed part of a zip local file header
 
@@ -43,6 +55,7 @@ def npz_member(path: Path, key: str, mmap: bool = True) -> np.ndarray:
                 raise DataError(f"{path}: no array {key!r}; it holds {', '.join(npz_keys(path))}")
             info = zf.getinfo(name)
             if mmap and info.compress_type == zipfile.ZIP_STORED:
+                verify_member_crc(path, zf, info)
                 arr = _memmap_stored_member(path, info)
                 if arr is not None:
                     return arr
@@ -52,6 +65,52 @@ def npz_member(path: Path, key: str, mmap: bool = True) -> np.ndarray:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: cannot read array {key!r} ({exc})") from exc
+
+
+def verify_member_crc(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Check the CRC-32 of one member of ``zf`` (the open archive ``path``), unless stamped as checked.
+
+    Raises:
+        DataError: the member's bytes do not match the CRC the archive records (the file is damaged).
+    """
+    stamp_file = _crc_stamp_file(path)
+    st = os.stat(path)  # before reading: a file changed during the check does not match the stamp later
+    now = {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+    stamp = _read_crc_stamp(stamp_file)
+    if stamp.get("file") == now and stamp.get("crc", {}).get(info.filename) == info.CRC:
+        return
+    try:
+        with zf.open(info) as member:
+            while member.read(1 << 24):
+                pass
+    except zipfile.BadZipFile as exc:
+        raise DataError(
+            f"{path}: array {info.filename[:-4]!r} is damaged ({exc}): its bytes do not match the checksum the "
+            "archive records; write or copy the file again"
+        ) from exc
+    crc = dict(stamp.get("crc", {})) if stamp.get("file") == now else {}
+    crc[info.filename] = info.CRC
+    try:
+        from ..io import atomic_write_json
+
+        atomic_write_json(stamp_file, {"path": str(Path(path).resolve()), "file": now, "crc": crc})
+    except OSError as exc:  # a read-only cache only costs the check again next time
+        logger.info("cannot record the CRC check of %s (%s)", path, exc)
+
+
+def _crc_stamp_file(path: Path) -> Path:
+    from ..paths import skelrobust_home
+
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:32]
+    return skelrobust_home() / "cache" / "npz-verified" / f"{key}.json"
+
+
+def _read_crc_stamp(stamp_file: Path) -> dict:
+    try:
+        stamp = json.loads(stamp_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return stamp if isinstance(stamp, dict) and isinstance(stamp.get("crc"), dict) else {}
 
 
 def _memmap_stored_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray | None:

@@ -19,7 +19,7 @@ from ..layouts import SkeletonLayout
 _VALIDATE_CHUNK = 256
 #: Version of :func:`validate_content`. Validation stamps recorded by an older version are not trusted,
 #: so bump it whenever the content checks become stricter.
-CONTENT_VALIDATOR_VERSION = 1
+CONTENT_VALIDATOR_VERSION = 2  # 2: an all-zero (empty) sample is refused
 
 
 @dataclass
@@ -154,7 +154,10 @@ def validate_structure(ds: SkeletonDataset) -> None:
 
 
 def validate_content(ds: SkeletonDataset) -> None:
-    """Scan every sample (in chunks, memory maps stay unloaded): finite coordinates and zero padding.
+    """Scan every sample (in chunks, memory maps stay unloaded): finite coordinates, zero padding, not empty.
+
+    An empty sample (every coordinate zero: no tracked person in any frame) is refused, as a loader that
+    skips such files by a documented rule (MSR's all-zero file) does before building the dataset.
 
     Assumes :func:`validate_structure` passed. Cost: one full read of ``ds.data``.
     """
@@ -168,7 +171,12 @@ def validate_content(ds: SkeletonDataset) -> None:
             i = start + int(np.flatnonzero(~finite)[0])
             raise DataError(f"{where}: sample {ds.sample_ids[i]!r} contains NaN or infinite coordinates")
         padded = frame[None, :] >= ds.lengths[start : start + _VALIDATE_CHUNK, None]  # (n, T)
-        leak = (np.abs(block).max(axis=(1, 3, 4)) * padded).any(axis=1)
+        magnitude = np.abs(block).max(axis=(1, 3, 4))  # (n, T)
+        empty = ~(magnitude > 0).any(axis=1)
+        if empty.any():
+            i = start + int(np.flatnonzero(empty)[0])
+            raise DataError(f"{where}: sample {ds.sample_ids[i]!r} is empty: every coordinate is zero (no tracked person in any frame)")
+        leak = (magnitude * padded).any(axis=1)
         if leak.any():
             i = start + int(np.flatnonzero(leak)[0])
             raise DataError(

@@ -339,20 +339,25 @@ def prepare_ntu(
             for i, n in enumerate(members):
                 placement[n].append((writer, i))
     dropped_frames, truncated = 0, []
-    for name in tqdm(names, desc=f"prepare {variant}", unit="file", disable=not progress):
-        joints, present = _parse(files[name])
-        try:
-            seq, dropped = select_actors(joints, present)
-        except DataError as exc:
-            raise DataError(f"{files[name]}: {exc}") from None
-        dropped_frames += dropped
-        if seq.shape[1] > max_frames:
-            truncated.append(name)
-            logger.warning("%s: %d frames truncated to %d", name, seq.shape[1], max_frames)
-            seq = seq[:, :max_frames]
-        label = SampleName.parse(name).action - 1
-        for writer, i in placement[name]:
-            writer.write(i, seq, label, name)
+    try:
+        for name in tqdm(names, desc=f"prepare {variant}", unit="file", disable=not progress):
+            joints, present = _parse(files[name])
+            try:
+                seq, dropped = select_actors(joints, present)
+            except DataError as exc:
+                raise DataError(f"{files[name]}: {exc}") from None
+            dropped_frames += dropped
+            if seq.shape[1] > max_frames:
+                truncated.append(name)
+                logger.warning("%s: %d frames truncated to %d", name, seq.shape[1], max_frames)
+                seq = seq[:, :max_frames]
+            label = SampleName.parse(name).action - 1
+            for writer, i in placement[name]:
+                writer.write(i, seq, label, name)
+    except BaseException:  # a damaged file or Ctrl-C: leave no full-size hidden arrays behind
+        for writer in writers:
+            writer.abort()
+        raise
     for writer in writers:
         writer.close()
     meta = {

@@ -62,6 +62,12 @@ class SplitWriter:
         self.lengths[i] = t
         self.ids[i] = sample_id
 
+    def abort(self) -> None:
+        """Drop the half-filled split: its hidden ``.partial`` array is allocated full size (GBs on NTU)."""
+        if hasattr(self, "data"):
+            del self.data
+        self._tmp.unlink(missing_ok=True)
+
     def close(self) -> None:
         """Flush and move every file of the split into place."""
         self.data.flush()
@@ -87,6 +93,8 @@ def read_meta(root: Path, name: str, hint: str) -> dict[str, Any]:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: unreadable prepared-dataset metadata ({exc}); prepare the dataset again") from exc
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: expected a JSON object of prepared-dataset metadata, found {type(meta).__name__}; prepare the dataset again")
     if meta.get("format") != FORMAT:
         raise DataError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}; prepare the dataset again")
     return meta
@@ -108,9 +116,17 @@ def read_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.nda
         data = np.load(files["data"], mmap_mode="r", allow_pickle=False)
         labels = np.load(files["labels"], allow_pickle=False)
         lengths = np.load(files["lengths"], allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"prepared split {split!r} in {folder}: unreadable array ({exc})") from exc
-    ids = ids_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"prepared split {split!r} in {folder}: unreadable array ({exc}); prepare the dataset again") from exc
+    for kind, arr, ok in (("data", data, data.dtype == np.float32 and data.ndim == 5),
+                          ("labels", labels, labels.dtype.kind in "iu"), ("lengths", lengths, lengths.dtype.kind in "iu")):
+        if not ok:
+            raise DataError(f"prepared split {split!r} in {folder}: {kind} has dtype {arr.dtype} shape {arr.shape}, "
+                            "not what `data prepare` writes; prepare the dataset again")
+    try:
+        ids = ids_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"prepared split {split!r} in {folder}: unreadable {ids_path.name} ({exc}); prepare the dataset again") from exc
     n = data.shape[0]
     if labels.shape != (n,) or lengths.shape != (n,) or len(ids) != n:
         raise DataError(

@@ -93,4 +93,10 @@ def load_dataset(name: str, split: str = "train", root: str | Path | None = None
     if path is not None and spec.needs_root and not path.exists():
         hint = f" {spec.prepare_hint}" if spec.prepare_hint else ""
         raise DatasetNotPreparedError(f"dataset {name!r} not found at {path}.{hint}")
+    if path is not None and not spec.needs_root and not path.is_dir():
+        # A built-in dataset takes --root only as the folder of its cache; never create one at a mistyped path.
+        raise ConfigError(
+            f"dataset {name!r} is built in and needs no --root; a --root names an existing folder for its cache, "
+            f"and {path} is not one: leave --root out, or create the folder first"
+        )
     return spec.loader(split, path, **merged)

@@ -50,7 +50,7 @@ def test_data_info_json_on_npz(runner, npz_folder):
 
 
 def test_data_info_json_on_synthetic(runner):
-    result = runner.invoke(main, ["data", "info", "synthetic", "-o", "num_subjects=4", "-o", "repetitions=1", "--json"])
+    result = runner.invoke(main, ["data", "info", "synthetic", "--dataset-option", "num_subjects=4", "--dataset-option", "repetitions=1", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["layout"] == "ntu25" and info["shape"][2:] == [25, 2] and set(info["splits"]) == {"train", "test"}
@@ -68,8 +68,8 @@ def test_unprepared_ntu60_is_one_line_with_the_fix(runner, tmp_path):
 def test_user_errors_are_one_line(runner, tmp_path, npz_folder):
     cases = [
         (["data", "info", "nope"], "unknown dataset 'nope'"),
-        (["data", "info", "npz", "--root", str(npz_folder), "-o", "bad"], "expects KEY=VALUE"),
-        (["data", "info", "npz", "--root", str(npz_folder), "-o", "benchmark=xsub"], "does not take option(s) benchmark"),
+        (["data", "info", "npz", "--root", str(npz_folder), "--dataset-option", "bad"], "expects KEY=VALUE"),
+        (["data", "info", "npz", "--root", str(npz_folder), "--dataset-option", "benchmark=xsub"], "does not take option(s) benchmark"),
         (["data", "prepare", "msr-action3d", "--raw-dir", str(tmp_path)], "needs no preparation"),
         (["data", "prepare", "ntu60", "--raw-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "does not exist"),
         (["data", "show", "npz", "--root", str(npz_folder), "--index", "7", "--out", str(tmp_path / "x.gif")], "--index 7 out of range"),

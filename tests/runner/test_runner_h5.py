@@ -129,7 +129,7 @@ def test_attack_set_is_deterministic_and_independent_of_batch_size(data_dir: Pat
 
 
 def test_interrupted_run_resumes_bit_for_bit(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = run_benchmark(_config(data_dir), tmp_path / "ref", progress=False)
+    reference = run_benchmark(_config(data_dir), tmp_path / "ref", progress=False, keep_shards=True)
     with np.load(tmp_path / "ref" / "adversarial.npz", allow_pickle=False) as z:
         ref_adv = z["adversarial"]
 
@@ -149,7 +149,7 @@ def test_interrupted_run_resumes_bit_for_bit(data_dir: Path, tmp_path: Path, mon
     assert (tmp_path / "cut" / "shards" / "batch_00000.npz").exists() and not (tmp_path / "cut" / "results.json").exists()
     monkeypatch.setattr(RunDirectory, "save_shard", original)
     first_shard_mtime = (tmp_path / "cut" / "shards" / "batch_00000.npz").stat().st_mtime_ns
-    resumed = run_benchmark(_config(data_dir), tmp_path / "cut", progress=False)
+    resumed = run_benchmark(_config(data_dir), tmp_path / "cut", progress=False, keep_shards=True)
     assert (tmp_path / "cut" / "shards" / "batch_00000.npz").stat().st_mtime_ns == first_shard_mtime  # not recomputed
     with np.load(tmp_path / "cut" / "adversarial.npz", allow_pickle=False) as z:
         assert np.array_equal(z["adversarial"], ref_adv)
@@ -217,7 +217,7 @@ def test_checkpoint_for_the_protocols_default_surrogate_is_used(tmp_path: Path) 
         (["--defense", "blur"], "unknown defense 'blur'"),
         (["--checkpoint", "x.pt"], "--checkpoint is for a single victim"),
         (["--victim-checkpoint", "other=x.pt"], "checkpoint given for 'other', which is neither a victim nor the attacked model"),
-        (["--option", "no_such_option=3"], "does not accept option"),
+        (["--option", "no_such_option=3"], "has no option"),
         (["--option", "eps=3"], "set eps with its own flag"),
         (["--defense-option", "lowpass.sigma=2"], "options given for defense(s) lowpass that are not in --defense"),
         (["--device", "tpu:9"], "--device 'tpu:9'"),

@@ -57,7 +57,7 @@ def _loader(variant: str):
         if benchmark not in meta.get("benchmarks", {}):
             raise DatasetNotPreparedError(
                 f"{root}: benchmark {benchmark!r} was not prepared (prepared: {', '.join(meta.get('benchmarks', {}))}); "
-                f"run `skelrobust data prepare {variant} --raw-dir DIR --out {root} -o benchmarks={benchmark}`"
+                f"run `skelrobust data prepare {variant} --raw-dir DIR --out {root} --dataset-option benchmarks={benchmark}`"
             )
         if not meta["benchmarks"][benchmark].get(split):
             raise DataError(f"{root}: the {benchmark} {split} split is empty (the raw folder held no such samples)")

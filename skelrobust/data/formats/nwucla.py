@@ -109,8 +109,12 @@ def prepare(raw_dir: Path, out_dir: Path, progress: bool = True) -> dict[str, An
         if not members:
             raise DataError(f"{raw_dir}: no {split} samples (views {TRAIN_VIEWS} train, view 3 test)")
         writer = SplitWriter(out_dir, split, (len(members), 3, frames, 20, 1))
-        for i, (name, seq, label, _) in enumerate(members):
-            writer.write(i, seq, label, name)
+        try:
+            for i, (name, seq, label, _) in enumerate(members):
+                writer.write(i, seq, label, name)
+        except BaseException:
+            writer.abort()
+            raise
         writer.close()
     meta = {"name": NAME, "layout": "kinect20", "units": "m", "class_names": CLASS_NAMES, "num_frames": frames,
             "splits": counts, "source": str(raw_dir), "skipped": {"count": 0}}

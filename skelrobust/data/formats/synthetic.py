@@ -122,11 +122,15 @@ def load_synthetic(split: str, root: Path | None, seed: int = 0, num_subjects: i
     where = folder / split
     try:
         meta = json.loads((where / "meta.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("meta.json is not the generator's record")
         arrays = _read_arrays(where)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"synthetic dataset cache {where} is unreadable ({exc}); delete the folder to regenerate it") from exc
     if meta.get("options") != {"seed": seed, "num_subjects": num_subjects, "repetitions": repetitions}:
         raise DataError(f"synthetic dataset cache {where} was generated with options {meta.get('options')}, not the requested ones")
+    if not isinstance(meta.get("sample_ids"), list) or "generator_version" not in meta:
+        raise DataError(f"synthetic dataset cache {where} is unreadable (meta.json lacks its sample ids); delete the folder to regenerate it")
     # stat after opening: a file replaced after this point cannot be mistaken for the stamped one
     checked = stamp_matches(where, meta.get(STAMP_KEY), _FILES)
     return _build(where, split, meta, arrays, seed, num_subjects, repetitions, content_checked=checked)
