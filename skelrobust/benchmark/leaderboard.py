@@ -30,7 +30,7 @@ def leaderboard(records: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Dat
 
     ``board`` has a row per (dataset, budget, victim, defense): ``n``, ``clean_accuracy``,
     ``robust_accuracy`` (worst case), ``attacks`` (those taken), ``strongest_attack`` (the one breaking the
-    most samples alone), ``failed_cells``. ``samples`` has a row per sample of each of those groups:
+    most samples alone; empty when none broke any), ``failed_cells``. ``samples`` has a row per sample of each of those groups:
     ``sample_id``, ``label``, ``clean_correct``, ``robust``, ``broken_by`` (empty when robust).
     """
     groups: dict[tuple[str, float, str, str], list[dict[str, Any]]] = {}
@@ -69,7 +69,7 @@ def leaderboard(records: Sequence[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Dat
             "clean_accuracy": float(clean_ok.mean()) if ids else None,
             "robust_accuracy": float(robust.mean()) if ids else None,
             "attacks": ",".join(names),
-            "strongest_attack": names[int(np.argmax(solo))] if ids else None,
+            "strongest_attack": names[int(np.argmax(solo))] if ids and solo.max() > 0 else None,
             "failed_cells": failed,
         })
         for k, sid in enumerate(ids):
