@@ -11,10 +11,12 @@ The schema extends the packaged ``benchmark.yaml`` (which is itself a protocol):
       seed: 0
       batch_size: 32
       n_samples: 16
-      device: cpu
+      max_queries: 1000                # query attacks: oracle queries per sample
+      device: cpu                      # or auto (CUDA when available)
       selection: correct               # or all
       order: seeded                    # or file
       compat: null
+      attacks: [pgd, mifgsm]           # the attacks of every dataset that names none
     attacks:                           # per attack: constructor options and run-setting overrides
       mifgsm: {decay: 1.0}
     victims:                           # per model: the weights to load instead of the zoo
@@ -28,11 +30,12 @@ The schema extends the packaged ``benchmark.yaml`` (which is itself a protocol):
         victims: [stgcn, ctrgcn]
         defenses: [none, lowpass]      # default [none]
         budgets: [0.005, 0.01]         # default: the dataset's eps, then defaults.budgets / defaults.eps
+        eps_source: "..."              # where the dataset's budget comes from (recorded, not used)
         root: null                     # dataset folder, for datasets that need one
         options: {}                    # dataset loader options (e.g. benchmark: xview)
         preset: lite                   # the zoo preset (read by the single-run commands)
 
-A dataset without ``attacks`` runs every attack named under the top-level ``attacks``. Run settings a
+A dataset without ``attacks`` runs ``defaults.attacks``; the top-level ``attacks`` only sets options. Run settings a
 protocol leaves out take the runner's defaults (the packaged ``benchmark.yaml``), as ``skelrobust run``
 does. Every error names the YAML key path (``datasets.synthetic.budgets[1]: ...``).
 """
@@ -53,10 +56,12 @@ from ..errors import ConfigError
 
 #: Run settings accepted under ``defaults`` (and, except budgets, under an attack's entry).
 RUN_SETTINGS = ("eps", "budgets", "norm", "steps", "targeted", "seed", "batch_size", "n_samples", "device",
-                "selection", "order", "compat")
+                "selection", "order", "compat", "max_queries")
+#: Keys of ``defaults``: the run settings and the attacks of every dataset that names none.
+_DEFAULT_KEYS = (*RUN_SETTINGS, "attacks")
 _TOP_LEVEL = ("protocol", "defaults", "attacks", "victims", "defenses", "datasets")
-_DATASET_KEYS = ("preset", "attacks", "surrogates", "victims", "defenses", "budgets", "eps", "root", "options")
-_ATTACK_RUN_SETTINGS = ("norm", "steps", "targeted", "seed", "batch_size", "n_samples", "selection", "order", "compat")
+_DATASET_KEYS = ("preset", "attacks", "surrogates", "victims", "defenses", "budgets", "eps", "eps_source", "root", "options")
+_ATTACK_RUN_SETTINGS = ("norm", "steps", "targeted", "seed", "batch_size", "n_samples", "selection", "order", "compat", "max_queries")
 _CHOICES = {"norm": ("linf", "l2"), "selection": ("correct", "all"), "order": ("seeded", "file")}
 
 #: The axes of the grid, in the order of the results table's key columns.
@@ -257,7 +262,7 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
             if key not in entry or entry[key] is None or key in ("eps", "budgets"):
                 continue
             value = entry[key]
-            if key in ("steps", "seed", "batch_size", "n_samples"):
+            if key in ("steps", "seed", "batch_size", "n_samples", "max_queries"):
                 least = 0 if key == "seed" else 1
                 if isinstance(value, bool) or not isinstance(value, int) or value < least:
                     raise fail(f"{where}.{key}", f"expected an integer >= {least}, got {value!r}")
@@ -279,13 +284,11 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
             raise fail(f"{where}.{'eps' if 'eps' in options else 'budgets'}", "budgets are set per dataset (budgets: [...]) or in defaults")
         run = settings(options, where, _ATTACK_RUN_SETTINGS)
         ctor = {k: v for k, v in options.items() if k not in _ATTACK_RUN_SETTINGS}
-        if ctor:
-            parameters = inspect.signature(ATTACKS.get(name).__init__).parameters
-            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-                for key in ctor:
-                    if key not in parameters or key in ("self", "unit"):
-                        accepted = [p for p in parameters if p not in ("self", "eps", "norm", "steps", "compat", "unit")]
-                        raise fail(f"{where}.{key}", f"attack {name!r} has no option {key!r}; it accepts {', '.join(accepted) or 'none'}")
+        accepted = _constructor_options(ATTACKS.get(name))
+        for key in ctor:
+            if accepted is not None and key not in accepted:
+                shown = sorted(accepted - {"eps", "norm", "steps", "compat", "unit"})
+                raise fail(f"{where}.{key}", f"attack {name!r} has no option {key!r}; it accepts {', '.join(shown) or 'none'}")
         return ctor, run
 
     if not isinstance(document, dict):
@@ -294,7 +297,7 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
     name = top.get("protocol")
     if not isinstance(name, str) or not name.strip():
         raise fail("protocol", "expected the protocol's name (e.g. small-grid-v1)")
-    defaults = mapping(top.get("defaults"), "defaults", RUN_SETTINGS)
+    defaults = mapping(top.get("defaults"), "defaults", _DEFAULT_KEYS)
     default_settings = settings(defaults, "defaults", RUN_SETTINGS)
     default_budgets = budgets(defaults, "defaults")
 
@@ -333,9 +336,9 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
         entry = mapping(entry, where, _DATASET_KEYS)
         attacks_value = entry.get("attacks")
         if attacks_value is None:
-            if not shared_attacks:
-                raise fail(f"{where}.attacks", "no attack: list them here or under the top-level attacks")
-            attacks = {a: shared_attacks[a] for a in shared_attacks}
+            if "attacks" not in defaults:
+                raise fail(f"{where}.attacks", "no attack: list them here or in defaults.attacks")
+            attacks = {a: shared_attacks.get(a, ({}, {})) for a in names(defaults["attacks"], "defaults.attacks", ATTACKS, "attack")}
         elif isinstance(attacks_value, dict):
             if not attacks_value:
                 raise fail(f"{where}.attacks", "expected at least one attack")
@@ -360,8 +363,9 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
         if root is not None and not isinstance(root, str):
             raise fail(f"{where}.root", "expected a folder path")
         loader_options = dict(mapping(entry.get("options"), f"{where}.options"))
-        if "preset" in entry and not isinstance(entry["preset"], str):
-            raise fail(f"{where}.preset", "expected a preset name (lite, full)")
+        for key in ("preset", "eps_source"):
+            if key in entry and not isinstance(entry[key], str):
+                raise fail(f"{where}.{key}", "expected a string")
         for attack, (ctor, run) in attacks.items():
             for surrogate in surrogates:
                 for eps in grid_budgets:
@@ -374,6 +378,20 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
                         defense_options={d: o for d, o in defense_options.items() if d in defenses},
                     ))
     return Protocol(name=name.strip(), document=_normalise(top), sets=tuple(sets), source=source)
+
+
+def _constructor_options(cls: type) -> set[str] | None:
+    """Keyword options a class's constructor accepts, following ``**kwargs`` up the base classes (None: anything)."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters
+        accepted |= {n for n, p in parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return accepted
+    return None
 
 
 def _runner_default_budget(dataset: str) -> float:
