@@ -6,6 +6,7 @@ developer's machine and fails in CI (CI=true).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -18,12 +19,7 @@ from skelrobust.errors import ConfigError
 
 from conftest import RUN_VARYING
 
-try:
-    import ray  # noqa: F401
-
-    HAVE_RAY = True
-except ImportError:
-    HAVE_RAY = False
+HAVE_RAY = importlib.util.find_spec("ray") is not None
 
 
 def test_executor_options_are_checked() -> None:
