@@ -315,7 +315,9 @@ def parse_protocol(document: Any, source: str = "<protocol>") -> Protocol:
         if "checkpoint" in entry:
             if not isinstance(entry["checkpoint"], str):
                 raise fail(f"victims.{model}.checkpoint", "expected a file path")
-            checkpoints[model] = str((Path(source).parent / entry["checkpoint"]).expanduser()) if not source.startswith("<") else entry["checkpoint"]
+            path = Path(entry["checkpoint"]).expanduser()
+            # A relative path is relative to the protocol file (when there is one).
+            checkpoints[model] = str(path if path.is_absolute() or source.startswith("<") else Path(source).parent / path)
 
     defense_options: dict[str, dict[str, Any]] = {}
     for defense, entry in mapping(top.get("defenses"), "defenses").items():

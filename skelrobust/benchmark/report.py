@@ -144,15 +144,19 @@ def budget_figure(frame: pd.DataFrame, dataset: str) -> Any:
     return fig
 
 
-def defense_figure(board: pd.DataFrame, dataset: str) -> Any:
-    """Clean (hatched) and worst-case robust accuracy per victim, a bar per defense, a panel per budget."""
+def defense_figure(board: pd.DataFrame, frame: pd.DataFrame, dataset: str) -> Any:
+    """Clean (hatched) and worst-case robust accuracy per victim, a bar per defense, a panel per budget.
+
+    Victims and defenses keep the protocol's order (``frame``), so a defense has one colour in every panel.
+    """
     data = board[board["dataset"] == dataset]
+    order = frame[frame["dataset"] == dataset]
+    victims, defenses = list(dict.fromkeys(order["victim"])), list(dict.fromkeys(order["defense"]))
     budgets = sorted(dict.fromkeys(data["budget"]))
     fig = _figure(min(3.6 * len(budgets), 10.8), 2.9)
     axes = fig.subplots(1, len(budgets), squeeze=False)[0]
     for ax, budget in zip(axes, budgets):
         part = data[data["budget"] == budget]
-        victims, defenses = list(dict.fromkeys(part["victim"])), list(dict.fromkeys(part["defense"]))
         width = 0.8 / max(len(defenses), 1)
         for k, defense in enumerate(defenses):
             rows = part[part["defense"] == defense].set_index("victim").reindex(victims)
@@ -183,7 +187,11 @@ def imperceptibility_figure(frame: pd.DataFrame, dataset: str) -> Any:
             ax.bar(x, values.to_numpy(dtype=float), width, label=f"eps {budget:g}")
         ax.set_xticks(range(len(attacks)), labels=attacks, fontsize=8)
         ax.set_title(metric.replace("_", " "), fontsize=9)
-    axes[-1].legend(fontsize=8)
+        unit = data["eps_unit"].iloc[0] if len(data) else ""
+        ax.set_ylabel({"mean_joint_displacement": unit, "bone_length_rel_error": "relative",
+                       "acceleration_deviation": f"{unit} / frame^2"}[metric], fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     return fig
 
 
@@ -338,7 +346,7 @@ def write_report(grid_dir: str | Path, out: str | Path, *, animations: bool = Tr
         section("Success against budget", 3)
         image(figures.add_figure(f"{dataset}-budget", budget_figure(done, dataset)), f"{dataset}: success rate against budget")
         section("Robust accuracy per defense", 3)
-        image(figures.add_figure(f"{dataset}-defenses", defense_figure(board, dataset)), f"{dataset}: clean and worst-case robust accuracy per defense")
+        image(figures.add_figure(f"{dataset}-defenses", defense_figure(board, frame, dataset)), f"{dataset}: clean and worst-case robust accuracy per defense")
         section("Imperceptibility per attack", 3)
         image(figures.add_figure(f"{dataset}-imperceptibility", imperceptibility_figure(done, dataset)), f"{dataset}: mean imperceptibility per attack")
         by_class = class_figure(records, dataset, list(dict.fromkeys(frame["attack"])))
