@@ -248,7 +248,9 @@ def render_comparison(
     cmap = colormaps["plasma"]
 
     fig = Figure(figsize=(size, size * 1.1))
-    ax = fig.add_axes((-0.03, 0.01, 0.89, 0.86), projection="3d")
+    heading = _wrap(title, 58)
+    room = 0.035 * (heading.count("\n") + 1) * 4.4 / size  # the title's height, so it never covers the body
+    ax = fig.add_axes((-0.03, 0.01, 0.89, min(0.86, 0.97 - room)), projection="3d")
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[2], hi[2])
     ax.set_zlim(lo[1], hi[1])
@@ -261,7 +263,7 @@ def render_comparison(
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax)
     bar.set_label(f"joint displacement ({shown_unit})", fontsize=9)
     bar.ax.tick_params(labelsize=8)
-    fig.text(0.5, 0.985, _wrap(title, 58), ha="center", va="top", fontsize=9)
+    fig.text(0.5, 0.985, heading, ha="center", va="top", fontsize=9)
     counter = fig.text(0.02, 0.02, "", fontsize=8, color="0.35")
     fig.text(0.84, 0.02, "grey: clean", ha="right", fontsize=8, color="0.45")
 
