@@ -8,10 +8,7 @@ import pytest
 
 from skelrobust.benchmark import load_protocol, run_grid
 
-from test_protocol import SMALL
-
-#: Columns that legitimately differ between two runs of the same grid (time, the source tree's state).
-RUN_VARYING = ("attack_seconds", "seconds_per_sample", "set_seconds", "git_commit")
+from grid_helpers import SMALL
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,7 @@ from skelrobust.benchmark.protocol import AXES
 from skelrobust.cli import main
 from skelrobust.errors import ConfigError
 
-from conftest import RUN_VARYING
-from test_protocol import SMALL
+from grid_helpers import RUN_VARYING, SMALL
 
 
 def test_table_has_a_row_per_cell_with_the_runner_numbers(small_grid: Path) -> None:

@@ -8,17 +8,7 @@ import yaml
 from skelrobust.benchmark.protocol import differences, load_protocol, parse_protocol
 from skelrobust.errors import ConfigError
 
-#: The small protocol of the grid's specification, kept verbatim.
-SMALL = """\
-protocol: small-grid-v1
-defaults: {steps: 10, seed: 0, n_samples: 16}
-datasets:
-  synthetic:
-    attacks: [pgd, mifgsm]
-    surrogates: [stgcn]
-    victims: [stgcn, ctrgcn]
-    defenses: [none, lowpass]
-"""
+from grid_helpers import SMALL
 
 
 def small(**changes: object) -> dict:

@@ -17,7 +17,7 @@ from skelrobust.benchmark import load_results, parse_protocol, run_grid
 from skelrobust.benchmark.executors import RayExecutor, make_executor
 from skelrobust.errors import ConfigError
 
-from conftest import RUN_VARYING
+from grid_helpers import RUN_VARYING
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 
