@@ -127,8 +127,9 @@ class RayExecutor:
             return
         started_here = not ray.is_initialized()
         if started_here:
-            # Workers inherit this environment (thread caps, SKELROBUST_HOME) on a local cluster.
-            env = {k: v for k, v in os.environ.items() if k.startswith(("SKELROBUST_", "OMP_", "MKL_"))}
+            # A local cluster's workers get this process's cache folder and thread caps; a remote cluster's
+            # workers keep their own (this machine's paths mean nothing there).
+            env = {k: v for k, v in os.environ.items() if k.startswith(("SKELROBUST_", "OMP_", "MKL_"))} if self.address is None else {}
             ray.init(address=self.address, num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": env} if env else None, logging_level=logging.WARNING)
         try:

@@ -3,7 +3,9 @@
 As AutoAttack reports robust accuracy, a sample counts as robust only if the victim classifies it
 correctly when clean and **no** attack of the grid broke it (every attack x surrogate of that budget).
 The attack sets of different surrogates can differ (each keeps samples its surrogate gets right), so the
-worst case is taken over the samples present in every set of the budget (``n``). For each sample the
+worst case is taken over the samples present in every set of the budget (``n``), and ``clean_accuracy`` is
+the victim's accuracy on those same samples: with ``selection: correct`` they are samples the surrogates
+classify correctly, so it is not the victim's accuracy on the whole test split. For each sample the
 first attack (in protocol order, ``attack@surrogate``) that broke it is kept in ``leaderboard_samples.csv``.
 
 A cell that failed is left out of the worst case and counted in ``failed_cells`` (the robust accuracy of

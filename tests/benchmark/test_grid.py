@@ -100,3 +100,7 @@ def test_slices_and_an_unrelated_folder(tmp_path: Path) -> None:
     bad = runner.invoke(main, ["benchmark", str(tmp_path / "small.yaml"), "--output", str(tmp_path / "o"), "--only", "attack"])
     assert bad.exit_code == 1 and "--only expects KEY=VALUE" in bad.output
     assert not (tmp_path / "o").exists()
+    (tmp_path / "bad.yaml").write_text(SMALL.replace("[none, lowpass]", "[none, lowpass, jpeg]"), encoding="utf-8")
+    malformed = runner.invoke(main, ["benchmark", str(tmp_path / "bad.yaml"), "--output", str(tmp_path / "o")])
+    assert malformed.exit_code == 1 and "datasets.synthetic.defenses[2]: unknown defense 'jpeg'" in malformed.output
+    assert not (tmp_path / "o").exists()
