@@ -110,24 +110,25 @@ class GridDirectory:
 
 
 def run_config(s: AdversarialSet, victims: Sequence[str], defenses: Sequence[str]) -> Any:
-    """The one-cell runner's configuration of set ``s`` for ``victims`` x ``defenses``."""
+    """The one-cell runner's configuration of set ``s`` for ``victims`` x ``defenses``.
+
+    Only the settings the protocol sets are passed; the others keep :class:`RunConfig`'s defaults, which the
+    runner resolves from the packaged ``benchmark.yaml`` exactly as for ``skelrobust run``.
+    """
     from ..runner import RunConfig
 
-    settings = dict(s.settings)
-    extra: dict[str, Any] = {}
-    if "max_queries" in settings:
-        if "max_queries" not in RunConfig.__dataclass_fields__:
-            raise ConfigError("the protocol sets max_queries, but this skelrobust's runner has no query budget")
-        extra["max_queries"] = settings["max_queries"]
-    device = settings.get("device")
-    return RunConfig(**extra,
-        attack=s.attack, victims=list(victims), dataset=s.dataset, surrogate=s.surrogate, root=s.root,
+    settings = {k: v for k, v in s.settings.items() if v is not None}
+    if settings.get("device") == "auto":
+        settings.pop("device")  # the runner's default: CUDA when available
+    unknown = sorted(set(settings) - set(RunConfig.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"the protocol sets {', '.join(unknown)}, which this skelrobust's runner does not support")
+    return RunConfig(
+        **settings, attack=s.attack, victims=list(victims), dataset=s.dataset, surrogate=s.surrogate, root=s.root,
         defenses=list(defenses), defense_options={d: dict(o) for d, o in s.defense_options.items() if d in defenses},
-        attack_options=dict(s.attack_options), eps=s.budget, norm=settings.get("norm"), steps=settings.get("steps"),
-        n_samples=settings.get("n_samples"), seed=settings.get("seed"), batch_size=settings.get("batch_size"),
-        device=None if device == "auto" else device, targeted=settings.get("targeted"), compat=settings.get("compat"),
+        attack_options=dict(s.attack_options), eps=s.budget,
         checkpoints={m: p for m, p in s.checkpoints.items() if m in {*victims, s.surrogate}},
-        dataset_options=dict(s.dataset_options), selection=settings.get("selection", "correct"), order=settings.get("order"),
+        dataset_options=dict(s.dataset_options),
     )
 
 

@@ -104,3 +104,18 @@ def test_slices_and_an_unrelated_folder(tmp_path: Path) -> None:
     malformed = runner.invoke(main, ["benchmark", str(tmp_path / "bad.yaml"), "--output", str(tmp_path / "o")])
     assert malformed.exit_code == 1 and "datasets.synthetic.defenses[2]: unknown defense 'jpeg'" in malformed.output
     assert not (tmp_path / "o").exists()
+
+
+def test_each_set_gets_only_the_settings_its_protocol_sets() -> None:
+    from skelrobust.benchmark.grid import run_config
+
+    document = yaml.safe_load(SMALL)
+    document["defaults"].update({"device": "auto", "selection": "all"})
+    document["victims"] = {"ctrgcn": {"checkpoint": "/weights/ctrgcn.pt"}, "stgcn": {"checkpoint": "/weights/stgcn.pt"}}
+    document["defenses"] = {"lowpass": {"sigma": 2.0}}
+    chosen = parse_protocol(document).sets[1]
+    cfg = run_config(chosen, ["ctrgcn"], ["lowpass"])
+    assert (cfg.attack, cfg.surrogate, cfg.eps, cfg.steps, cfg.n_samples, cfg.seed) == ("mifgsm", "stgcn", 0.01, 10, 16, 0)
+    assert cfg.selection == "all" and cfg.device is None and cfg.batch_size is None and cfg.norm is None
+    assert cfg.victims == ["ctrgcn"] and cfg.defenses == ["lowpass"] and cfg.defense_options == {"lowpass": {"sigma": 2.0}}
+    assert cfg.checkpoints == {"ctrgcn": "/weights/ctrgcn.pt", "stgcn": "/weights/stgcn.pt"}
