@@ -272,7 +272,7 @@ def _html_table(frame: pd.DataFrame, table_id: str) -> str:
             raw = "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
             cells.append(f'<td data-column="{html.escape(str(column))}" data-value="{html.escape(raw)}">{html.escape(format_value(column, value))}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<div class="scroll"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def _md_table(frame: pd.DataFrame) -> str:
@@ -285,7 +285,8 @@ def _md_table(frame: pd.DataFrame) -> str:
 _STYLE = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:.5em 0}
-figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}figcaption{font-size:12px;color:#555;max-width:320px}
+figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}figcaption{font-size:12px;color:#555}
+.scroll{overflow-x:auto}
 #image-check{display:none;background:#fdd;padding:.5em}"""
 
 #: Marks ``<body data-images=N data-broken=K>`` once loaded and shows a warning if an image failed.
