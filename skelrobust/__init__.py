@@ -16,6 +16,14 @@ from .runner import RunConfig, run_benchmark
 from .version import __version__
 from .victim import VICTIMS, Victim, VictimFamily, register_victim
 
+
+def load_results(path: str) -> "pandas.DataFrame":  # noqa: F821 (pandas is imported on use)
+    """The tidy results table of a grid folder (``skelrobust benchmark ... --output PATH``) as a DataFrame."""
+    from .benchmark.table import load_results as load
+
+    return load(path)
+
+
 __all__ = [
     "ATTACKS",
     "Attack",
@@ -42,6 +50,7 @@ __all__ = [
     "get_layout",
     "imperceptibility",
     "load_dataset",
+    "load_results",
     "load_victim",
     "RunConfig",
     "run_benchmark",

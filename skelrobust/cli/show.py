@@ -1,4 +1,4 @@
-"""``skelrobust show``: one clean clip and its adversarial version, side by side."""
+"""``skelrobust show``: one clean clip and its adversarial version, overlaid in one view."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from .main import main
 @click.option("--out", required=True, type=click.Path(), help="Output .gif (animation) or .png (frame grid).")
 @click.option("--fps", type=int, default=15, show_default=True, help="GIF frame rate.")
 def show_command(run_dir: str, position: int | None, sample_id: str | None, out: str, fps: int) -> None:
-    """Render the clean and adversarial skeletons of one attacked sample of RUN_DIR side by side.
+    """Render one attacked sample of RUN_DIR: clean (grey) and adversarial (coloured by displacement) overlaid.
 
     \b
     Example:
       skelrobust show runs/pgd-stgcn --index 0 --out clip.gif
     """
     from ..runner import load_run, load_sample_record
-    from ..viz import render_sequences
+    from ..viz import render_comparison
 
     results, arrays = load_run(run_dir)
     ids = [str(s) for s in arrays["sample_ids"]]
@@ -38,14 +38,13 @@ def show_command(run_dir: str, position: int | None, sample_id: str | None, out:
     label = int(arrays["labels"][position])
     record = load_sample_record(run_dir, position)
     attacked = record.get("attacked_model")
-    adv_title = "adversarial"
+    title = f"{ids[position]}, true class: {names[label]}"
     if attacked is not None:
-        adv_title += f": {attacked['name']} says {names[attacked['adversarial_prediction']]}"
-    path = render_sequences(
-        [arrays["clean"][position], arrays["adversarial"][position]],
-        str(arrays["layout"]),
-        out,
-        titles=[f"clean {ids[position]}: {names[label]}", adv_title],
-        fps=fps,
+        title += (f"\n{attacked['name']}: clean -> {names[attacked['clean_prediction']]}, "
+                  f"adversarial -> {names[attacked['adversarial_prediction']]}")
+    title += f"\n{results['attack']}, {results['norm']} eps {results['eps']:g} {results['eps_unit']}"
+    path = render_comparison(
+        arrays["clean"][position], arrays["adversarial"][position], str(arrays["layout"]), out,
+        title=title, units=str(arrays["units"]), fps=fps,
     )
     click.echo(f"wrote {path}")
