@@ -5,7 +5,8 @@ folder, in-process through the CLI, with these substitutions (the README's Devel
 
 - ``--n-samples N`` -> 4, ``--steps N`` -> 2, ``--epochs N`` -> 1;
 - the embedded ``synthetic`` set at 4 subjects x 1 repetition (``--dataset-option num_subjects=4
-  --dataset-option repetitions=1``), 32 test clips.
+  --dataset-option repetitions=1``), 32 test clips;
+- a relative path into this repository's ``protocols/``, ``bench/`` or ``docs/`` -> its absolute path.
 
 A command this test cannot run is listed in :data:`NOT_RUN` with the reason; a slow one in :data:`SLOW`
 (run with SKELROBUST_RUN_SLOW=1). Anything else that is not a ``skelrobust`` command fails the test until it
@@ -40,8 +41,13 @@ NOT_RUN: list[tuple[str, str]] = [
 #: (pattern, reason): commands run only with SKELROBUST_RUN_SLOW=1.
 SLOW: list[tuple[str, str]] = [
     (r"^skelrobust (data )?show ", "renders an animated GIF: several seconds of matplotlib per clip"),
+    (r"^skelrobust benchmark protocols/embedded-grid\.yaml", "runs the 72-cell embedded grid (tests/benchmark runs a small protocol)"),
+    (r"^skelrobust (results|report) runs/grid", "reads the embedded grid's folder, written by the slow command above"),
 ]
 
+#: Top-level folders of this repository whose files README commands name by relative path (run from the scratch
+#: folder, so they are passed as absolute paths).
+REPO_FOLDERS = ("protocols", "bench", "docs")
 SHRINK = {"--n-samples": "4", "--steps": "2", "--epochs": "1"}
 SMALL_SYNTHETIC = ["--dataset-option", "num_subjects=4", "--dataset-option", "repetitions=1"]
 #: Commands whose ``synthetic`` dataset takes ``--dataset-option``.
@@ -98,7 +104,7 @@ def _match(rules: list[tuple[str, str]], text: str) -> str | None:
 
 def small(argv: tuple[str, ...]) -> list[str]:
     """The command in small form (the module docstring's substitutions)."""
-    out = list(argv)
+    out = [str(README.parent / t) if t.split("/")[0] in REPO_FOLDERS and (README.parent / t).exists() else t for t in argv]
     for i, token in enumerate(out):
         flag, eq, _ = token.partition("=")
         if flag in SHRINK:
