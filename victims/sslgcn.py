@@ -222,7 +222,7 @@ def identify(state: dict[str, torch.Tensor]) -> tuple[str | None, str, str]:
 
 def _prefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A bare encoder state dict (``data_bn.*``, ``st_gcn_networks.*``, ``fc.*``) under ``encoder_q.``."""
-    if not any(k.startswith("encoder_q.") for k in state) and "data_bn.weight" in state and "st_gcn_networks.0.gcn.conv.weight" in state:
+    if not any(k.startswith("encoder_q.") for k in state) and "fc.weight" in state and "st_gcn_networks.0.gcn.conv.weight" in state:
         return {"encoder_q." + k: v for k, v in state.items()}
     return state
 
