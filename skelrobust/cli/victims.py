@@ -40,6 +40,7 @@ def victims_command(as_json: bool) -> None:
             "layouts": list(e.obj.layouts),
             "description": e.obj.description,
             "paper": e.obj.paper,
+            "checkpoint_formats": list(e.obj.extra.get("checkpoint_formats", ["state dict with the official names (bare, or under state_dict/model; module. stripped)"])),
         }
         for e in VICTIMS.entries()
     ]

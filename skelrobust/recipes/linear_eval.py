@@ -159,9 +159,6 @@ def linear_eval(
     fc = victim.network.encoder_q.fc
     for name, p in victim.network.named_parameters():
         p.requires_grad = name.startswith("encoder_q.fc.")
-    embedding = Embedding(victim.adapter, victim.network.encoder_q).to(target)
-    feats = _features(embedding, train_ds.data, np.arange(len(train_ds)), target, progress).to(target)
-    labels = torch.as_tensor(train_ds.labels, device=target)
     opt = torch.optim.SGD(fc.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     record = json.loads(json.dumps({**asdict(cfg), "preset": victim.preset, "encoder_sha256": sha256_file(cfg.encoder)}, default=str))
@@ -169,6 +166,11 @@ def linear_eval(
     last = out / "last.pt"
     if last.is_file():
         state = _resume(last, record, fc, opt, gen)
+    resumed_at = len(state["history"])
+    if state["epoch"] < cfg.epochs:  # features of the frozen encoder, once (none needed when the run is complete)
+        embedding = Embedding(victim.adapter, victim.network.encoder_q).to(target)
+        feats = _features(embedding, train_ds.data, np.arange(len(train_ds)), target, progress).to(target)
+    labels = torch.as_tensor(train_ds.labels, device=target)
 
     steps = max(1, len(train_idx) // cfg.batch_size)
     val_t = torch.as_tensor(val_idx, device=target)
@@ -204,6 +206,11 @@ def linear_eval(
     best = out / "best.pt"
     if not best.is_file():
         raise CheckpointError(f"{out}: last.pt says linear evaluation finished but best.pt is missing; delete {last} to rerun")
+    done = out / "metadata.json"
+    if done.is_file() and not state["history"][resumed_at:]:  # nothing trained now: the finished run's record stands
+        previous = json.loads(done.read_text(encoding="utf-8"))
+        if previous.get("sha256") == sha256_file(best):
+            return previous
     final = load_victim(cfg.victim, checkpoint=best, dataset=cfg.dataset, preset=victim.preset, root=cfg.root, device=target, **cfg.build_config)
     test_acc = evaluate(final, test_ds, 256)
     meta = {
