@@ -117,3 +117,20 @@ def test_lite_preset_is_small_and_takes_any_length() -> None:
     with torch.no_grad():
         assert victim(raw_input()).shape == (3, 16)
         assert victim(torch.randn(1, 3, 300, 25, 2)).shape == (1, 16)
+
+
+def test_victims_json_lists_presets_and_checkpoint_formats() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from skelrobust.cli import main
+
+    result = CliRunner().invoke(main, ["victims", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {v["name"]: v for v in json.loads(result.stdout)["victims"]}
+    for method in METHODS:
+        assert listed[method]["presets"] == ["full", "lite"]
+        formats = " ".join(listed[method]["checkpoint_formats"])
+        assert "encoder_q." in formats and "pretext" in formats and "--linear-eval" in formats
+    assert listed["stgcn"]["checkpoint_formats"]
