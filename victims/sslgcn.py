@@ -114,7 +114,7 @@ class Model(nn.Module):
         importance: ``list`` (``edge_importance.i``) or ``numbered`` (HiCLR's ``edge_importance{i+1}``).
 
     Shape:
-        ``(N, in_channels, T, V, M)`` -> ``(N, num_class)``; :meth:`features` gives the ``(N, D)`` feature.
+        ``(N, in_channels, T, V, M)`` -> ``(N, num_class)``; :meth:`pooled` gives the ``(N, D)`` feature.
     """
 
     def __init__(
@@ -169,10 +169,6 @@ class Model(nn.Module):
             x = block(x, self.A * importance)
         x = F.avg_pool2d(x, x.shape[2:])
         return x.view(n, m, -1).mean(dim=1)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Alias of :meth:`pooled`: the representation linear evaluation reads."""
-        return self.pooled(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.pooled(x)
