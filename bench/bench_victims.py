@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--presets", default="lite,full", help="comma-separated presets to time")
-    parser.add_argument("--victims", default="*", help="fnmatch filter on victim names")
+    parser.add_argument("--victims", default="*", help="comma-separated fnmatch filters on victim names")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "bench_victims.json")
     args = parser.parse_args(argv)
@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     wanted = [p for p in args.presets.split(",") if p]
     rows = []
-    for name in VICTIMS.names(args.victims):
+    names = sorted({n for pattern in args.victims.split(",") if pattern for n in VICTIMS.names(pattern)})
+    for name in names:
         for preset in VICTIMS.get(name).presets:
             if preset in wanted:
                 batch = args.full_batch if preset == "full" else args.batch

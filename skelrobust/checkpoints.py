@@ -128,7 +128,10 @@ def load_into(
     """
     state = read_state_dict(path)
     if convert is not None:
-        state = convert(state)
+        try:
+            state = convert(state)
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {path}: {exc}") from exc
     mismatch = compare_state_dicts(network.state_dict(), state)
     if mismatch:
         for label, keys in (("missing", mismatch.missing), ("unexpected", mismatch.unexpected), ("mis-shaped", mismatch.misshaped)):

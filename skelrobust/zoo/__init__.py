@@ -4,7 +4,8 @@ No weights can be downloaded at run time, so the package carries small ("lite") 
 embedded ``synthetic`` dataset. ``manifest.json`` lists them; each entry records
 
 ``victim``, ``dataset``, ``preset``, ``file`` (relative to this folder), ``sha256``, ``command`` (the exact
-``skelrobust train`` command), ``test_accuracy``, ``val_accuracy``, ``num_parameters``, ``train_seconds`` (wall clock on the shared
+``skelrobust train`` command; for self-supervised victims ``protocol: linear-eval`` and ``pretraining`` with
+the ``skelrobust pretrain`` command and its time), ``test_accuracy``, ``val_accuracy``, ``num_parameters``, ``train_seconds`` (wall clock on the shared
 2-core build machine) and ``train_cpu_seconds``,
 ``build_config`` (the keyword overrides passed to the family's ``build``; usually empty), ``config`` (the
 resolved architecture configuration), ``num_classes`` and ``layout``.
@@ -112,6 +113,9 @@ def add_run(run_dir: str | Path, manifest: str | Path | None = None) -> dict[str
         "layout": meta["layout"],
         "versions": meta.get("versions", {}),
     }
+    if meta.get("protocol") == "linear-eval":  # a self-supervised victim: its pretraining belongs to its provenance
+        entry["protocol"] = "linear-eval"
+        entry["pretraining"] = meta.get("pretraining", {})
     kept = [e for e in entries(path) if (e["victim"], e["dataset"], e["preset"]) != (entry["victim"], entry["dataset"], entry["preset"])]
     kept.append(entry)
     kept.sort(key=lambda e: (e["dataset"], e["victim"], e["preset"]))
