@@ -76,7 +76,7 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     attack._tvar.taps(x, ids)
     tvar_s = time.perf_counter() - start
-    compat = create_attack("tasar", steps=args.steps, compat="robustbenchhar", eps=1.0, alpha=1e-6, progress=False)
+    compat = create_attack("tasar", steps=args.steps, compat="robustbenchhar", eps=1.0, step_size=1e-6, progress=False)
     compat._posterior, compat._surrogate_ref = attack._posterior, attack._surrogate_ref
 
     with torch.no_grad():  # compat stops a batch its stage-1 heads already fool: time it on labels they get right
