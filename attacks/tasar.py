@@ -69,7 +69,8 @@ Args:
     random_start: Start uniformly inside the budget (default False).
     head_steps: SG-AdaHMC steps per post-training stage (default 6,250, the prior code's count on NTU-60).
     head_epochs: When set, the prior code's schedule instead (``epochs x batches per epoch`` steps per stage).
-    head_batch_size, head_lr, head_temperature, head_seed: Post-training (defaults 32, 2e-3, 1e-5, 0).
+    head_batch_size, head_lr, head_temperature, head_seed: Post-training (defaults 32, 2e-3, 0.3, 0; the prior
+        code's temperature 1e-5 gives a collapsed posterior, see :mod:`skelrobust.bayesian_heads`).
     tvar_bandwidths: Bandwidth grid size of the TV-AR leave-one-out search (default 25).
     cache: Cache post-trained heads and TV-AR taps under ``SKELROBUST_HOME`` (default True).
     progress: tqdm bars on stderr during post-training (default True).
@@ -145,7 +146,7 @@ class TASAR(Attack):
         head_epochs: int | None = None,
         head_batch_size: int = 32,
         head_lr: float = 2e-3,
-        head_temperature: float = 1e-5,
+        head_temperature: float = 0.3,
         head_seed: int = 0,
         tvar_bandwidths: int = 25,
         cache: bool = True,

@@ -7,11 +7,17 @@ Part ``cost`` (default) measures, in one run on one batch of the synthetic test 
 * one iteration done the prior code's way (a backbone forward+backward per posterior sample, K x S + 1);
 * the one-time costs: TV-AR fits per sample, and post-training on the training split.
 
+Part ``posterior`` post-trains the heads of the zoo surrogate on the synthetic training split at each
+temperature of ``--temperatures`` (default steps and scale) and reports the diagnostics of
+:func:`skelrobust.bayesian_heads.posterior_diagnostics` on the training and the test split, with the time of
+the surrogate's logits over the training split and of the heads (the two parts of post-training).
+
 Part ``transfer`` runs ``tasar``, ``ifgsm``, ``mifgsm`` and ``pgd`` through the runner at equal eps and steps
 from the same surrogate and reports the transfer success rate on every other victim of the zoo (needs the
 shipped lite zoo). Both parts print a table and write JSON (``--output``).
 
     python bench/bench_tasar.py --part cost --surrogate stgcn --batch-size 32
+    python bench/bench_tasar.py --part posterior --surrogate stgcn --temperatures 1e-5,0.1,0.3,1
     python bench/bench_tasar.py --part transfer --surrogate stgcn --n-samples 128 --steps 200
 """
 
@@ -149,6 +155,45 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def posterior(args: argparse.Namespace) -> dict[str, Any]:
+    from skelrobust import load_dataset
+    from skelrobust.bayesian_heads import HeadConfig, posterior_diagnostics, surrogate_logits, train_heads
+
+    train = load_dataset("synthetic", "train")
+    test = load_dataset("synthetic", "test")
+    model, weights = _victim(args.surrogate, test)
+    start = time.perf_counter()
+    f_train = surrogate_logits(model, train, "cpu", progress=False)
+    logits_s = time.perf_counter() - start
+    f_test = surrogate_logits(model, test, "cpu", progress=False)
+    y_train = torch.as_tensor(np.asarray(train.labels))
+    y_test = torch.as_tensor(np.asarray(test.labels))
+    rows = []
+    for temperature in (float(t) for t in args.temperatures.split(",")):
+        config = HeadConfig(temperature=temperature)
+        start = time.perf_counter()
+        post = train_heads(f_train, y_train, config, progress=False)
+        heads_s = time.perf_counter() - start
+        row = {
+            "temperature": temperature, "stage_steps": post.stats["stage_steps"], "heads_s": heads_s,
+            "stage1_mean_abs_move": post.stats["stage1_mean_abs_move"],
+            "train": posterior_diagnostics(post, f_train, y_train, seed=config.seed),
+            "test": posterior_diagnostics(post, f_test, y_test, seed=config.seed),
+        }
+        rows.append(row)
+        t = row["test"]
+        print(f"T {temperature:<7g} move {row['stage1_mean_abs_move']:.3f}  SWAG std/|mean| "
+              + ",".join(f"{v:.3f}" for v in t["swag_relative_std"])
+              + f"  dL/df cosine {t['dlogit_cosine_mean']:.3f}  test accuracy heads {100 * t['ensemble_accuracy']:.1f} % "
+              f"surrogate {100 * t['surrogate_accuracy']:.1f} %  collapsed {t['collapsed']}  heads {heads_s:.0f} s", flush=True)
+    print(f"surrogate logits over {len(train)} training clips: {logits_s:.0f} s ({torch.get_num_threads()} thread(s))")
+    return {
+        "surrogate": args.surrogate, "weights": weights, "threads": torch.get_num_threads(),
+        "train_samples": len(train), "surrogate_logits_train_s": logits_s, "temperatures": rows,
+        "targets": "SWAG std/|mean| >= 0.1, dL/df cosine <= 0.95, head-ensemble accuracy within 2 points of the surrogate",
+    }
+
+
 def transfer(args: argparse.Namespace) -> dict[str, Any]:
     from skelrobust.config import dataset_config
     from skelrobust.runner import RunConfig, run_benchmark
@@ -200,7 +245,8 @@ def _pct(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["cost", "transfer"], default="cost")
+    parser.add_argument("--part", choices=["cost", "posterior", "transfer"], default="cost")
+    parser.add_argument("--temperatures", default="1e-5,0.1,0.3,1", help="posterior: SG-AdaHMC temperatures")
     parser.add_argument("--surrogate", default="stgcn")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=None, help="cost: iterations timed per run (10); transfer: 200")
@@ -218,7 +264,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.steps is None:
         args.steps = 10 if args.part == "cost" else 200
-    result = cost(args) if args.part == "cost" else transfer(args)
+    result = {"cost": cost, "posterior": posterior, "transfer": transfer}[args.part](args)
     output = Path(args.output or f"bench/results/tasar_{args.part}_{args.surrogate}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, default=str) + "\n")
