@@ -148,8 +148,9 @@ def test_stages_run_the_configured_number_of_sampler_steps() -> None:
 def test_heads_move_away_from_their_initialisation_with_the_default_schedule() -> None:
     """The epoch schedule on a small set leaves heads at their initialisation; the step schedule does not."""
     f, y = _features(n=64, c=5)
-    short = train_heads(f, y, HeadConfig(num_heads=1, epochs=1, batch_size=32), progress=False)
-    long = train_heads(f, y, HeadConfig(num_heads=1, steps=300, batch_size=32), progress=False)
+    cold = dict(num_heads=1, batch_size=32, temperature=1e-5)  # the prior code's sampler: the drift alone
+    short = train_heads(f, y, HeadConfig(epochs=1, **cold), progress=False)
+    long = train_heads(f, y, HeadConfig(steps=300, **cold), progress=False)
     assert short.stats["stage1_mean_abs_move"] < 1e-3 < 0.01 < long.stats["stage1_mean_abs_move"]
 
 
