@@ -32,6 +32,18 @@ def bootstrap_interval(successes: np.ndarray, reps: int = 2000, seed: int = 0) -
     return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
+def _finished(folder: Path, cfg: Any) -> dict[str, Any] | None:
+    """A finished run of the same measurement in ``folder`` (same attack, data, budget, steps, set and seed),
+    reused as it is even when the recorded attack configuration has since gained fields, else None."""
+    path = folder / "results.json"
+    if not path.is_file():
+        return None
+    results = json.loads(path.read_text(encoding="utf-8"))
+    same = (results.get("attack"), results.get("dataset"), results.get("eps"), results.get("steps"),
+            results.get("n_samples_requested"), results.get("seed"), results.get("attacked_model"))
+    return results if same == ("pgd", cfg.dataset, cfg.eps, cfg.steps, cfg.n_samples, cfg.seed, cfg.victims[0]) else None
+
+
 def measure(args: argparse.Namespace, eps: float) -> dict[str, Any]:
     from skelrobust.runner import RunConfig, load_run, run_benchmark
 
@@ -41,7 +53,7 @@ def measure(args: argparse.Namespace, eps: float) -> dict[str, Any]:
     )
     folder = Path(args.run_root) / f"pgd-{args.surrogate}-eps{eps:g}-n{args.n_samples}"
     start = time.perf_counter()
-    results = run_benchmark(cfg, folder, progress=False)
+    results = _finished(folder, cfg) or run_benchmark(cfg, folder, progress=False)
     _, arrays = load_run(folder)
     with torch.inference_mode():
         from skelrobust.loading import load_victim

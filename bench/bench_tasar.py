@@ -1,4 +1,4 @@
-"""TASAR benchmarks: iteration cost against the floor, and transfer against the PGD family.
+"""TASAR benchmarks: iteration cost against the floor, and the post-trained posterior.
 
 Part ``cost`` (default) measures, in one run on one batch of the synthetic test split:
 
@@ -12,13 +12,10 @@ temperature of ``--temperatures`` (default steps and scale) and reports the diag
 :func:`skelrobust.bayesian_heads.posterior_diagnostics` on the training and the test split, with the time of
 the surrogate's logits over the training split and of the heads (the two parts of post-training).
 
-Part ``transfer`` runs ``tasar``, ``ifgsm``, ``mifgsm`` and ``pgd`` through the runner at equal eps and steps
-from the same surrogate and reports the transfer success rate on every other victim of the zoo (needs the
-shipped lite zoo). Both parts print a table and write JSON (``--output``).
+The transfer study is ``bench/bench_transfer.py``.
 
     python bench/bench_tasar.py --part cost --surrogate stgcn --batch-size 32
     python bench/bench_tasar.py --part posterior --surrogate stgcn --temperatures 1e-5,0.1,0.3,1
-    python bench/bench_tasar.py --part transfer --surrogate stgcn --n-samples 128 --steps 200
 """
 
 from __future__ import annotations
@@ -194,77 +191,20 @@ def posterior(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def transfer(args: argparse.Namespace) -> dict[str, Any]:
-    from skelrobust.config import dataset_config
-    from skelrobust.runner import RunConfig, run_benchmark
-
-    victims = args.victims.split(",") if args.victims else dataset_config("synthetic").get("victims", [])
-    victims = [v for v in victims if v != args.surrogate]
-    checkpoints = dict(text.split("=", 1) for text in args.checkpoint)
-    out = Path(args.run_root)
-    table: dict[str, dict[str, Any]] = {}
-    for attack in ("tasar", "ifgsm", "mifgsm", "pgd"):
-        cfg = RunConfig(
-            attack=attack, victims=victims, dataset="synthetic", surrogate=args.surrogate, eps=args.eps,
-            steps=args.steps, n_samples=args.n_samples, batch_size=args.batch_size, seed=0, device="cpu",
-            checkpoints=checkpoints,
-        )
-        start = time.perf_counter()
-        results = run_benchmark(cfg, out / f"{attack}-{args.surrogate}", progress=True)
-        table[attack] = {"results": results, "wall_s": time.perf_counter() - start}
-    print(f"transfer from {args.surrogate}, linf eps {args.eps}, {args.steps} steps, {args.n_samples} samples "
-          "(transfer SR = unconditional success rate; cond. = on samples the victim gets right)")
-    print(f"  {'attack':<8s} " + " ".join(f"{v:>22s}" for v in victims) + f" {'white-box':>10s} {'wall':>8s}")
-    for attack, entry in table.items():
-        cells = {c["victim"]: c for c in entry["results"]["victims"] if c["defense"] == "none"}
-        text = " ".join(
-            f"{_pct(cells[v]['transfer_success_rate'])} (cond {_pct(cells[v]['conditional_transfer_success_rate'])})".rjust(22)
-            for v in victims
-        )
-        wb = entry["results"].get("white_box_success_rate")
-        print(f"  {attack:<8s} {text} {_pct(wb):>10s} {entry['wall_s']:7.0f}s")
-    return {
-        "surrogate": args.surrogate, "victims": victims, "eps": args.eps, "steps": args.steps, "n_samples": args.n_samples,
-        "runs": {a: str(out / f"{a}-{args.surrogate}") for a in table},
-        "transfer_success_rate": {
-            a: {c["victim"]: c["transfer_success_rate"] for c in v["results"]["victims"] if c["defense"] == "none"}
-            for a, v in table.items()
-        },
-        "conditional_transfer_success_rate": {
-            a: {c["victim"]: c["conditional_transfer_success_rate"] for c in v["results"]["victims"] if c["defense"] == "none"}
-            for a, v in table.items()
-        },
-        "white_box_success_rate": {a: v["results"].get("white_box_success_rate") for a, v in table.items()},
-        "wall_s": {a: v["wall_s"] for a, v in table.items()},
-    }
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["cost", "posterior", "transfer"], default="cost")
+    parser.add_argument("--part", choices=["cost", "posterior"], default="cost")
     parser.add_argument("--temperatures", default="1e-5,0.1,0.3,1", help="posterior: SG-AdaHMC temperatures")
     parser.add_argument("--surrogate", default="stgcn")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=None, help="cost: iterations timed per run (10); transfer: 200")
+    parser.add_argument("--steps", type=int, default=10, help="cost: iterations timed per run")
     parser.add_argument("--repeats", type=int, default=3, help="floor timings per round (median)")
     parser.add_argument("--attack-repeats", type=int, default=3, help="interleaved rounds (median of ratios)")
-    parser.add_argument("--eps", type=float, default=0.01)
-    parser.add_argument("--n-samples", type=int, default=128)
-    parser.add_argument("--run-root", default="runs/bench_tasar")
-    parser.add_argument("--victims", default=None, help="transfer: comma-separated victims (default: benchmark.yaml's)")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
-                        help="transfer: weights of a model instead of the zoo (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default=None, help="JSON file (default bench/results/tasar_<part>_<surrogate>.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.steps is None:
-        args.steps = 10 if args.part == "cost" else 200
-    result = {"cost": cost, "posterior": posterior, "transfer": transfer}[args.part](args)
+    result = {"cost": cost, "posterior": posterior}[args.part](args)
     output = Path(args.output or f"bench/results/tasar_{args.part}_{args.surrogate}.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, default=str) + "\n")
