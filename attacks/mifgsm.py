@@ -8,7 +8,7 @@ import torch
 
 from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
 from skelrobust.errors import ConfigError
-from skelrobust.steps import budget_step, check_step_size, gradient_ascent, l1_normalise, relative_step, robustbenchhar_ascent
+from skelrobust.steps import gradient_ascent, l1_normalise, make_step_rule, robustbenchhar_ascent
 
 #: RobustBenchHAR's momentum decay (``MI-FGSM`` attacker), applied to raw gradients.
 ROBUSTBENCHHAR_MOMENTUM = 0.1
@@ -34,6 +34,9 @@ class MIFGSM(Attack):
         steps: Iterations (default 200, benchmark.yaml).
         decay: Momentum ``mu`` (default 1.0, the paper's).
         step_size: ``alpha`` in data units; default ``eps / steps``.
+        step_rule: ``sign`` (default) or ``normalised`` (``alpha g_t / mean|g_t|``), see
+            :class:`skelrobust.steps.StepRule`.
+        random_start: Start uniformly inside the budget (default False, as the method).
         compat: ``"robustbenchhar"``: the prior benchmark's ``MI-FGSM`` attacker: ``G <- 0.1 G + g`` on raw
             gradients (``decay`` overrides 0.1 only if given explicitly), ``x += 0.01 * G / mean|G|`` (no
             sign), batch-level early stop, and, as in that code, the momentum carried over from the previous
@@ -51,13 +54,29 @@ class MIFGSM(Attack):
     supports_targeted = True
     compat_modes = ("robustbenchhar",)
 
-    def __init__(self, *, decay: float | None = None, step_size: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        decay: float | None = None,
+        step_size: float | None = None,
+        random_start: bool = False,
+        step_rule: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if decay is not None and not decay >= 0:
             raise ConfigError(f"mifgsm: decay must be >= 0, got {decay!r}")
+        if step_rule is not None and self.compat is not None:
+            raise ConfigError(f"mifgsm: step_rule does not apply with compat={self.compat!r} (it has its own update)")
         default = ROBUSTBENCHHAR_MOMENTUM if self.compat == "robustbenchhar" else 1.0
         self.decay = float(decay) if decay is not None else default
-        self.step_size = check_step_size("mifgsm", step_size)
+        self._rule = make_step_rule(
+            "mifgsm", self.budget, step_rule=step_rule, step_size=step_size, random_start=random_start,
+            default_rel=1.0 / self.steps, default_random_start=False,
+        )
+        self.step_size = step_size
+        self.random_start = self._rule.random_start
+        self.step_rule = self._rule.kind
         self._carried: torch.Tensor | None = None
 
     def reset_momentum(self) -> None:
@@ -75,14 +94,13 @@ class MIFGSM(Attack):
                 self._carried = momentum
                 return momentum
 
-            return robustbenchhar_ascent(ctx, ctx.x, self.steps, self.step_size, accumulate)
+            return robustbenchhar_ascent(ctx, self._rule.start(ctx), self.steps, self.step_size, accumulate)
 
-        rel = relative_step(ctx.budget, ctx.x, self.step_size, 1.0 / self.steps)
         velocity = torch.zeros_like(ctx.x)
 
         def update(grad: torch.Tensor) -> torch.Tensor:
             nonlocal velocity
             velocity = self.decay * velocity + l1_normalise(grad * ctx.mask)
-            return budget_step(velocity, ctx.budget, rel, ctx.mask)
+            return self._rule.step(velocity, ctx.budget, ctx.mask)
 
-        return gradient_ascent(ctx, ctx.x, self.steps, update)
+        return gradient_ascent(ctx, self._rule.start(ctx), self.steps, update)

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
-from skelrobust.steps import budget_step, check_step_size, gradient_ascent, relative_step, robustbenchhar_ascent
+from skelrobust.errors import ConfigError
+from skelrobust.steps import gradient_ascent, make_step_rule, robustbenchhar_ascent
 
 
 @register_attack("pgd", paper="Madry et al., ICLR 2018", url="https://arxiv.org/abs/1706.06083")
@@ -32,6 +33,9 @@ class PGD(Attack):
         step_size: ``alpha`` in data units; default ``2.5 * eps / steps`` (Madry et al.'s rule of thumb, so
             that the iterate can cross the ball and back from any start).
         random_start: Start uniformly inside the budget (default True).
+        step_rule: ``sign`` (default: the step of the budget's geometry above) or ``normalised``
+            (``alpha g / mean|g|``); with ``step_size`` and ``random_start`` the shared rule of
+            :class:`skelrobust.steps.StepRule`, so that PGD runs with the same rule as I-FGSM, MI-FGSM or TASAR.
         compat: ``"robustbenchhar"``: the prior benchmark's update ``x += 0.01 * g / mean|g|`` (per sample, no
             sign; ``step_size`` overrides 0.01) and its batch-level early stop once every sample fools the
             model (checked before each update); the random start follows ``random_start``.
@@ -51,14 +55,22 @@ class PGD(Attack):
     supports_targeted = True
     compat_modes = ("robustbenchhar",)
 
-    def __init__(self, *, step_size: float | None = None, random_start: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, step_size: float | None = None, random_start: bool = True, step_rule: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.step_size = check_step_size("pgd", step_size)
-        self.random_start = bool(random_start)
+        if step_rule is not None and self.compat is not None:
+            raise ConfigError(f"pgd: step_rule does not apply with compat={self.compat!r} (it has its own update)")
+        self._rule = make_step_rule(
+            "pgd", self.budget, step_rule=step_rule, step_size=step_size, random_start=random_start,
+            default_rel=2.5 / self.steps, default_random_start=True,
+        )
+        self.step_size = step_size
+        self.random_start = self._rule.random_start
+        self.step_rule = self._rule.kind
 
     def run(self, ctx: AttackContext) -> torch.Tensor:
-        x0 = ctx.random_start() if self.random_start else ctx.x
+        x0 = self._rule.start(ctx)
         if self.compat == "robustbenchhar":
             return robustbenchhar_ascent(ctx, x0, self.steps, self.step_size)
-        rel = relative_step(ctx.budget, ctx.x, self.step_size, 2.5 / self.steps)
-        return gradient_ascent(ctx, x0, self.steps, lambda g: budget_step(g, ctx.budget, rel, ctx.mask))
+        return gradient_ascent(ctx, x0, self.steps, lambda g: self._rule.step(g, ctx.budget, ctx.mask))

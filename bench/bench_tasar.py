@@ -1,4 +1,4 @@
-"""TASAR benchmarks: iteration cost against the floor, and transfer against the PGD family.
+"""TASAR benchmarks: iteration cost against the floor, and the post-trained posterior.
 
 Part ``cost`` (default) measures, in one run on one batch of the synthetic test split:
 
@@ -7,12 +7,15 @@ Part ``cost`` (default) measures, in one run on one batch of the synthetic test 
 * one iteration done the prior code's way (a backbone forward+backward per posterior sample, K x S + 1);
 * the one-time costs: TV-AR fits per sample, and post-training on the training split.
 
-Part ``transfer`` runs ``tasar``, ``ifgsm``, ``mifgsm`` and ``pgd`` through the runner at equal eps and steps
-from the same surrogate and reports the transfer success rate on every other victim of the zoo (needs the
-shipped lite zoo). Both parts print a table and write JSON (``--output``).
+Part ``posterior`` post-trains the heads of the zoo surrogate on the synthetic training split at each
+temperature of ``--temperatures`` (default steps and scale) and reports the diagnostics of
+:func:`skelrobust.bayesian_heads.posterior_diagnostics` on the training and the test split, with the time of
+the surrogate's logits over the training split and of the heads (the two parts of post-training).
+
+The transfer study is ``bench/bench_transfer.py``.
 
     python bench/bench_tasar.py --part cost --surrogate stgcn --batch-size 32
-    python bench/bench_tasar.py --part transfer --surrogate stgcn --n-samples 128 --steps 200
+    python bench/bench_tasar.py --part posterior --surrogate stgcn --temperatures 1e-5,0.1,0.3,1
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     attack._tvar.taps(x, ids)
     tvar_s = time.perf_counter() - start
-    compat = create_attack("tasar", steps=args.steps, compat="robustbenchhar", eps=1.0, alpha=1e-6, progress=False)
+    compat = create_attack("tasar", steps=args.steps, compat="robustbenchhar", eps=1.0, step_size=1e-6, progress=False)
     compat._posterior, compat._surrogate_ref = attack._posterior, attack._surrogate_ref
 
     with torch.no_grad():  # compat stops a batch its stage-1 heads already fool: time it on labels they get right
@@ -149,76 +152,59 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def transfer(args: argparse.Namespace) -> dict[str, Any]:
-    from skelrobust.config import dataset_config
-    from skelrobust.runner import RunConfig, run_benchmark
+def posterior(args: argparse.Namespace) -> dict[str, Any]:
+    from skelrobust import load_dataset
+    from skelrobust.bayesian_heads import HeadConfig, posterior_diagnostics, surrogate_logits, train_heads
 
-    victims = args.victims.split(",") if args.victims else dataset_config("synthetic").get("victims", [])
-    victims = [v for v in victims if v != args.surrogate]
-    checkpoints = dict(text.split("=", 1) for text in args.checkpoint)
-    out = Path(args.run_root)
-    table: dict[str, dict[str, Any]] = {}
-    for attack in ("tasar", "ifgsm", "mifgsm", "pgd"):
-        cfg = RunConfig(
-            attack=attack, victims=victims, dataset="synthetic", surrogate=args.surrogate, eps=args.eps,
-            steps=args.steps, n_samples=args.n_samples, batch_size=args.batch_size, seed=0, device="cpu",
-            checkpoints=checkpoints,
-        )
+    train = load_dataset("synthetic", "train")
+    test = load_dataset("synthetic", "test")
+    model, weights = _victim(args.surrogate, test)
+    start = time.perf_counter()
+    f_train = surrogate_logits(model, train, "cpu", progress=False)
+    logits_s = time.perf_counter() - start
+    f_test = surrogate_logits(model, test, "cpu", progress=False)
+    y_train = torch.as_tensor(np.asarray(train.labels))
+    y_test = torch.as_tensor(np.asarray(test.labels))
+    rows = []
+    for temperature in (float(t) for t in args.temperatures.split(",")):
+        config = HeadConfig(temperature=temperature)
         start = time.perf_counter()
-        results = run_benchmark(cfg, out / f"{attack}-{args.surrogate}", progress=True)
-        table[attack] = {"results": results, "wall_s": time.perf_counter() - start}
-    print(f"transfer from {args.surrogate}, linf eps {args.eps}, {args.steps} steps, {args.n_samples} samples "
-          "(transfer SR = unconditional success rate; cond. = on samples the victim gets right)")
-    print(f"  {'attack':<8s} " + " ".join(f"{v:>22s}" for v in victims) + f" {'white-box':>10s} {'wall':>8s}")
-    for attack, entry in table.items():
-        cells = {c["victim"]: c for c in entry["results"]["victims"] if c["defense"] == "none"}
-        text = " ".join(
-            f"{_pct(cells[v]['transfer_success_rate'])} (cond {_pct(cells[v]['conditional_transfer_success_rate'])})".rjust(22)
-            for v in victims
-        )
-        wb = entry["results"].get("white_box_success_rate")
-        print(f"  {attack:<8s} {text} {_pct(wb):>10s} {entry['wall_s']:7.0f}s")
+        post = train_heads(f_train, y_train, config, progress=False)
+        heads_s = time.perf_counter() - start
+        row = {
+            "temperature": temperature, "stage_steps": post.stats["stage_steps"], "heads_s": heads_s,
+            "stage1_mean_abs_move": post.stats["stage1_mean_abs_move"],
+            "train": posterior_diagnostics(post, f_train, y_train, seed=config.seed),
+            "test": posterior_diagnostics(post, f_test, y_test, seed=config.seed),
+        }
+        rows.append(row)
+        t = row["test"]
+        print(f"T {temperature:<7g} move {row['stage1_mean_abs_move']:.3f}  SWAG std/|mean| "
+              + ",".join(f"{v:.3f}" for v in t["swag_relative_std"])
+              + f"  dL/df cosine {t['dlogit_cosine_mean']:.3f}  test accuracy heads {100 * t['ensemble_accuracy']:.1f} % "
+              f"surrogate {100 * t['surrogate_accuracy']:.1f} %  collapsed {t['collapsed']}  heads {heads_s:.0f} s", flush=True)
+    print(f"surrogate logits over {len(train)} training clips: {logits_s:.0f} s ({torch.get_num_threads()} thread(s))")
     return {
-        "surrogate": args.surrogate, "victims": victims, "eps": args.eps, "steps": args.steps, "n_samples": args.n_samples,
-        "runs": {a: str(out / f"{a}-{args.surrogate}") for a in table},
-        "transfer_success_rate": {
-            a: {c["victim"]: c["transfer_success_rate"] for c in v["results"]["victims"] if c["defense"] == "none"}
-            for a, v in table.items()
-        },
-        "conditional_transfer_success_rate": {
-            a: {c["victim"]: c["conditional_transfer_success_rate"] for c in v["results"]["victims"] if c["defense"] == "none"}
-            for a, v in table.items()
-        },
-        "white_box_success_rate": {a: v["results"].get("white_box_success_rate") for a, v in table.items()},
-        "wall_s": {a: v["wall_s"] for a, v in table.items()},
+        "surrogate": args.surrogate, "weights": weights, "threads": torch.get_num_threads(),
+        "train_samples": len(train), "surrogate_logits_train_s": logits_s, "temperatures": rows,
+        "targets": "SWAG std/|mean| >= 0.1, dL/df cosine <= 0.95, head-ensemble accuracy within 2 points of the surrogate",
     }
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["cost", "transfer"], default="cost")
+    parser.add_argument("--part", choices=["cost", "posterior"], default="cost")
+    parser.add_argument("--temperatures", default="1e-5,0.1,0.3,1", help="posterior: SG-AdaHMC temperatures")
     parser.add_argument("--surrogate", default="stgcn")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=None, help="cost: iterations timed per run (10); transfer: 200")
+    parser.add_argument("--steps", type=int, default=10, help="cost: iterations timed per run")
     parser.add_argument("--repeats", type=int, default=3, help="floor timings per round (median)")
     parser.add_argument("--attack-repeats", type=int, default=3, help="interleaved rounds (median of ratios)")
-    parser.add_argument("--eps", type=float, default=0.01)
-    parser.add_argument("--n-samples", type=int, default=128)
-    parser.add_argument("--run-root", default="runs/bench_tasar")
-    parser.add_argument("--victims", default=None, help="transfer: comma-separated victims (default: benchmark.yaml's)")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
-                        help="transfer: weights of a model instead of the zoo (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default=None, help="JSON file (default bench/results/tasar_<part>_<surrogate>.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.steps is None:
-        args.steps = 10 if args.part == "cost" else 200
-    result = cost(args) if args.part == "cost" else transfer(args)
+    result = {"cost": cost, "posterior": posterior}[args.part](args)
     output = Path(args.output or f"bench/results/tasar_{args.part}_{args.surrogate}.json")
     from skelrobust.io import atomic_write_text
 

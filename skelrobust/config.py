@@ -7,6 +7,7 @@ source tree, a copy in a wheel). Parsed with ``yaml.safe_load``; unknown top-lev
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,28 @@ def defaults() -> dict[str, Any]:
 def dataset_config(name: str) -> dict[str, Any]:
     """The protocol's entry for a dataset (empty for datasets it does not list)."""
     return dict((load_benchmark().get("datasets") or {}).get(name, {}))
+
+
+def protocol_budget(dataset: str) -> tuple[float, str]:
+    """The dataset's protocol budget ``datasets.<dataset>.eps`` and where it comes from.
+
+    Returns:
+        ``(eps, source)``: eps in the dataset's own units, and a one-line source naming the file entry and,
+        when the entry has an ``eps_source``, its origin (a paper, or the calibration that set it).
+
+    Raises:
+        ConfigError: the protocol lists no budget for the dataset (pass ``--eps``), or the listed budget is not
+            a finite number > 0.
+    """
+    entry = dataset_config(dataset)
+    where = f"{BENCHMARK_FILE.name} datasets.{dataset}.eps"
+    if entry.get("eps") is None:
+        raise ConfigError(f"{where} is not set: the protocol has no budget for dataset {dataset!r}; pass --eps")
+    value = entry["eps"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{where} must be a finite number > 0, got {value!r}")
+    origin = entry.get("eps_source")
+    return float(value), f"{where}" + (f" ({origin})" if origin else "")
 
 
 def attack_config(name: str) -> dict[str, Any]:

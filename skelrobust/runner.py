@@ -111,6 +111,8 @@ class RunConfig:
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; always ``file`` with ``compat="robustbenchhar"`` unless given (its
             gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
+        eps_source: Where ``eps`` came from (filled in by :func:`resolve_config`: ``--eps``, the attack's
+            protocol entry, or the dataset's protocol budget, :func:`skelrobust.config.protocol_budget`).
     """
 
     attack: str
@@ -136,12 +138,14 @@ class RunConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)
     selection: str | None = None
     order: str | None = None
+    eps_source: str | None = None
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
     """A copy of ``cfg`` with every default filled in from ``benchmark.yaml``, validated.
 
-    Precedence: explicit values, then the protocol's entry for the attack, then its shared defaults.
+    Precedence: explicit values, then the protocol's entry for the attack, then its shared defaults; the
+    budget ``eps`` falls back to the dataset's protocol budget instead (recorded in ``eps_source``).
 
     Raises:
         ConfigError: a value out of range or duplicate names.
@@ -155,11 +159,18 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
             return value
         return per_attack.get(name, shared.get(name, fallback))
 
+    if cfg.eps is not None:
+        eps, eps_source = cfg.eps, "--eps"
+    elif per_attack.get("eps") is not None:
+        eps, eps_source = per_attack["eps"], f"benchmark.yaml attacks.{cfg.attack}.eps"
+    else:
+        eps, eps_source = protocol.protocol_budget(cfg.dataset)
     resolved = replace(
         cfg,
         victims=list(cfg.victims),
         defenses=list(cfg.defenses),
-        eps=float(pick("eps", 0.01)),
+        eps=float(eps),
+        eps_source=eps_source,
         norm=str(pick("norm", "linf")),
         steps=int(pick("steps", 200)),
         n_samples=int(pick("n_samples", DEFAULT_N_SAMPLES)),
@@ -182,8 +193,8 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
             raise ConfigError(f"{what} {', '.join(duplicates)} given more than once")
     if not resolved.defenses:
         raise ConfigError("no defense given: pass --defense none (the undefended victims) or a defense name")
-    if not (math.isfinite(resolved.eps) and resolved.eps >= 0):
-        raise ConfigError(f"--eps must be a finite number >= 0, got {resolved.eps}")
+    if not (math.isfinite(resolved.eps) and resolved.eps > 0):
+        raise ConfigError(f"--eps must be a finite number > 0 (the budget), got {resolved.eps}")
     if resolved.norm not in ("linf", "l2"):
         raise ConfigError(f"--norm must be linf or l2, got {resolved.norm!r}")
     for name in ("steps", "n_samples", "batch_size"):
@@ -773,6 +784,7 @@ def _evaluate(
         "num_classes": dataset.num_classes,
         "eps": float(cfg.eps or 0.0),
         "eps_unit": unit,
+        "eps_source": cfg.eps_source,
         "norm": cfg.norm,
         "steps": cfg.steps,
         "targeted": cfg.targeted,

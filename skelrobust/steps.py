@@ -10,11 +10,17 @@ Step rules:
   ``eps`` so that tensor budgets (per joint / frame / coordinate) are followed.
 - :func:`robustbenchhar_step`: the prior benchmark's rule (RobustBenchHAR ``FGSM``/``MI-FGSM``/``TASAR``
   attackers): ``0.01 * g / mean|g|`` with the mean over all entries of each sample, no sign.
+- :class:`StepRule`: the step rule every iterative attack (``pgd``, ``ifgsm``, ``mifgsm``, ``tasar``) takes
+  through the same three options, ``step_rule`` (``sign`` or ``normalised``), ``step_size`` and
+  ``random_start``, so that a transfer study can run them all with one rule and they differ only in their
+  ascent direction (the attacks' own defaults differ: PGD 2.5 eps/steps with a random start, the others
+  eps/steps from the clean input).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
@@ -90,6 +96,78 @@ def budget_step(grad: torch.Tensor, budget: Budget, rel_step: float, mask: torch
     if budget.norm == "linf":
         return rel_step * eps * g.sign()
     return rel_step * eps * l2_normalise(g * eps)
+
+
+#: Step kinds of :class:`StepRule`.
+STEP_KINDS = ("sign", "normalised")
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """How an iterative attack turns its ascent direction ``d`` into a step, and where it starts.
+
+    Attributes:
+        kind: ``sign``: :func:`budget_step` (``alpha sign(d)`` for ``linf``, ``alpha d / ||d||_2`` for ``l2``),
+            the papers' rule; ``normalised``: ``alpha d / mean|d|`` per sample (the direction's magnitudes kept,
+            the prior benchmark's normalisation scaled to the budget; the projection bounds it).
+        rel_size: ``alpha / max(eps)``.
+        random_start: Start uniformly inside the budget instead of at the clean input.
+    """
+
+    kind: str
+    rel_size: float
+    random_start: bool
+
+    def step(self, direction: torch.Tensor, budget: Budget, mask: torch.Tensor) -> torch.Tensor:
+        """The step to add for ascent direction ``direction`` ``(N, C, T, V, M)``."""
+        if self.kind == "sign":
+            return budget_step(direction, budget, self.rel_size, mask)
+        eps_max = budget.eps_tensor(direction).max()
+        return self.rel_size * eps_max * mean_abs_normalise(direction * mask)
+
+    def start(self, ctx: AttackContext) -> torch.Tensor:
+        """The first iterate: a uniform random point of the budget, or the clean input."""
+        return ctx.random_start() if self.random_start else ctx.x
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "rel_size": self.rel_size, "random_start": self.random_start}
+
+
+def make_step_rule(
+    owner: str,
+    budget: Budget,
+    *,
+    step_rule: str | None,
+    step_size: float | None,
+    random_start: bool | None,
+    default_rel: float,
+    default_random_start: bool,
+) -> StepRule:
+    """The :class:`StepRule` of an attack from its options (``None`` = the attack's own default).
+
+    Args:
+        owner: Attack name, for messages.
+        budget: The attack's budget (``step_size`` is converted to a fraction of its largest eps).
+        step_rule: ``sign`` (default) or ``normalised``.
+        step_size: ``alpha`` in data units; default ``default_rel * eps``.
+        random_start: Default ``default_random_start``.
+        default_rel: The attack's own step as a fraction of eps (e.g. ``1 / steps``).
+        default_random_start: The attack's own start.
+
+    Raises:
+        ConfigError: an unknown ``step_rule`` or a ``step_size`` that is not > 0, naming the attack.
+    """
+    kind = "sign" if step_rule is None else str(step_rule)
+    if kind not in STEP_KINDS:
+        raise ConfigError(f"{owner}: unknown step_rule {step_rule!r}; expected one of {', '.join(STEP_KINDS)}")
+    check_step_size(owner, step_size)
+    eps_max = float(torch.as_tensor(budget.eps, dtype=torch.float64).max())
+    if step_size is None:
+        rel = default_rel
+    else:
+        rel = step_size / eps_max if eps_max > 0 else 0.0
+    start = default_random_start if random_start is None else bool(random_start)
+    return StepRule(kind=kind, rel_size=float(rel), random_start=start)
 
 
 def robustbenchhar_step(grad: torch.Tensor, step_size: float = ROBUSTBENCHHAR_STEP) -> torch.Tensor:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from skelrobust.bayesian_heads import (
+    HEADS_VERSION,
     HeadConfig,
     HeadPosterior,
     dataset_fingerprint,
@@ -107,6 +108,8 @@ def test_state_round_trip_and_errors() -> None:
     back = HeadPosterior.from_state_dict(post.state_dict())
     assert torch.equal(back.mean, post.mean) and back.num_classes == 6
     with pytest.raises(CheckpointError, match="not a TASAR heads artefact"):
+        HeadPosterior.from_state_dict({"version": HEADS_VERSION})
+    with pytest.raises(CheckpointError, match="version 1, expected"):
         HeadPosterior.from_state_dict({"version": 1})
     with pytest.raises(ConfigError, match="num_heads"):
         HeadConfig(num_heads=0)
@@ -129,3 +132,42 @@ def test_dataset_fingerprint_changes_with_content() -> None:
     other = data.copy()
     other[9] += 1
     assert a != dataset_fingerprint(Split(other))
+
+
+def test_stages_run_the_configured_number_of_sampler_steps() -> None:
+    f, y = _features(n=40)
+    post = train_heads(f, y, HeadConfig(num_heads=2, steps=25, batch_size=16, swa_n=5), progress=False)
+    # 25 steps per stage whatever the data size (3 batches per epoch); SWAG every floor(25 / 5) = 5 steps
+    assert post.stats["stage_steps"] == 25 and post.snapshots.tolist() == [5, 5]
+    assert HeadConfig().stage_steps(1280) == 6250 == HeadConfig().stage_steps(40_000)
+    assert HeadConfig(epochs=5, batch_size=32).stage_steps(1280) == 200  # the prior code's schedule
+    with pytest.raises(ConfigError, match="steps must be >= 1"):
+        HeadConfig(steps=0)
+
+
+def test_heads_move_away_from_their_initialisation_with_the_default_schedule() -> None:
+    """The epoch schedule on a small set leaves heads at their initialisation; the step schedule does not."""
+    f, y = _features(n=64, c=5)
+    cold = dict(num_heads=1, batch_size=32, temperature=1e-5)  # the prior code's sampler: the drift alone
+    short = train_heads(f, y, HeadConfig(epochs=1, **cold), progress=False)
+    long = train_heads(f, y, HeadConfig(steps=300, **cold), progress=False)
+    assert short.stats["stage1_mean_abs_move"] < 1e-3 < 0.01 < long.stats["stage1_mean_abs_move"]
+
+
+def test_diagnostics_flag_a_collapsed_posterior(caplog: pytest.LogCaptureFixture) -> None:
+    from skelrobust.bayesian_heads import COLLAPSE_COSINE, posterior_diagnostics, warn_if_collapsed
+
+    f, y = _features(n=80)
+    post = train_heads(f, y, HeadConfig(num_heads=1, steps=20, batch_size=16), progress=False)
+    narrow = HeadPosterior(post.num_classes, post.stage1, post.mean, post.mean**2, post.snapshots, post.config, {})
+    diag = posterior_diagnostics(narrow, f, y, num_samples=5)
+    assert diag["dlogit_cosine_mean"] == pytest.approx(1.0, abs=1e-5) and diag["collapsed"]
+    assert diag["ensemble_accuracy"] == pytest.approx(float((head_logits(post.mean[:1], f)[0].argmax(1) == y).float().mean()), abs=0.05)
+    narrow.stats["diagnostics"] = diag
+    with caplog.at_level("WARNING", logger="skelrobust.bayesian_heads"):
+        assert warn_if_collapsed(narrow)
+    assert any("TASAR posterior collapsed" in r.getMessage() for r in caplog.records)
+    wide = HeadPosterior(post.num_classes, post.stage1, post.mean, post.mean**2 + 0.25, post.snapshots, post.config, {})
+    spread = posterior_diagnostics(wide, f, y, num_samples=5, scale=1.5)
+    assert spread["dlogit_cosine_mean"] < COLLAPSE_COSINE and not spread["collapsed"]
+    assert min(spread["swag_relative_std"]) > 1.0

@@ -24,7 +24,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @dataset_option
 @click.option("--defense", "defenses", multiple=True, default=("none",), show_default=True, help="Defense(s): NAME[,NAME...] (repeatable).")
 @click.option("--defense-option", "defense_options", multiple=True, metavar="NAME.KEY=VALUE", help="Option of one defense, e.g. lowpass.sigma=2.")
-@click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default from benchmark.yaml: 0.01).")
+@click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default: the dataset's protocol budget in benchmark.yaml).")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default=None, help="Budget norm (default linf).")
 @click.option("--steps", type=int, default=None, help="Attack iterations (default 200).")
 @click.option("--n-samples", type=int, default=None, help="Attack-set size (default from benchmark.yaml: 496).")

@@ -163,3 +163,38 @@ def test_config_records_hyper_parameters() -> None:
     cfg = create_attack("pgd", eps=0.02, steps=50, step_size=0.001).config()
     assert cfg["name"] == "pgd" and cfg["threat"] == "white-box" and cfg["step_size"] == 0.001
     assert cfg["random_start"] is True and cfg["budget"] == {"eps": 0.02, "norm": "linf", "unit": "m"}
+
+
+def test_one_step_rule_makes_attacks_differ_only_in_direction(tiny_victim, data) -> None:
+    """PGD and I-FGSM both ascend sign(g): with the same rule (size, no random start) they are the same attack."""
+    x, y, _ = data
+    rule = dict(step_rule="sign", step_size=0.01, random_start=False)
+    pgd = create_attack("pgd", eps=0.05, steps=5, **rule)(x, y, layout=NTU, model=tiny_victim)
+    ifgsm = create_attack("ifgsm", eps=0.05, steps=5, **rule)(x, y, layout=NTU, model=tiny_victim)
+    assert torch.equal(pgd.adversarial, ifgsm.adversarial)
+    started = create_attack("ifgsm", eps=0.05, steps=5, step_size=0.01, random_start=True)
+    rec = Recorder(tiny_victim)
+    started(x, y, layout=NTU, model=rec, generator=torch.Generator().manual_seed(0))
+    assert (rec.inputs[0] - x).abs().max() > 0
+    for name in ("pgd", "ifgsm", "mifgsm"):
+        cfg = create_attack(name, eps=0.05, steps=5, **rule).config()
+        assert (cfg["step_rule"], cfg["step_size"], cfg["random_start"]) == ("sign", 0.01, False)
+
+
+@pytest.mark.parametrize("name", ["pgd", "ifgsm", "mifgsm"])
+def test_normalised_step_rule_keeps_the_gradient_magnitudes(name, tiny_victim, data) -> None:
+    x, y, mask = data
+    rec = Recorder(tiny_victim)
+    create_attack(name, eps=1.0, steps=3, step_rule="normalised", step_size=0.01, random_start=False)(
+        x, y, layout=NTU, model=rec)
+    g = grad_ce(tiny_victim, x, y) * mask
+    expected = 0.01 * g / g.abs().flatten(1).mean(1).view(-1, 1, 1, 1, 1)  # first step: momentum = g / ||g||_1
+    assert torch.allclose(rec.inputs[1] - x, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["pgd", "ifgsm", "mifgsm"])
+def test_unknown_step_rule_is_one_clear_error(name) -> None:
+    with pytest.raises(ConfigError, match=f"{name}: unknown step_rule 'signum'; expected one of sign, normalised"):
+        create_attack(name, step_rule="signum")
+    with pytest.raises(ConfigError, match="step_rule does not apply with compat"):
+        create_attack(name, step_rule="sign", compat="robustbenchhar")

@@ -158,7 +158,7 @@ def test_compat_mode_conventions(prepared, canonical_batch) -> None:
     y = y % 5
     compat = create_attack("tasar", eps=0.002, steps=4, compat="robustbenchhar", **FAST)
     compat._posterior, compat._surrogate_ref = attack._posterior, attack._surrogate_ref
-    assert compat.step_size == 0.01 and attack.step_size == pytest.approx(0.05 / 6)
+    assert compat.alpha == 0.01 and attack.alpha == pytest.approx(0.05 / 6)
     with torch.no_grad():
         pred = head_logits(compat.posterior.stage1, victim(x)).sum(0).argmax(1)
     counter = CountingVictim(victim)
@@ -220,22 +220,69 @@ def _normalise(g):
     return g / g.abs().flatten(1).mean(1).clamp_min(1e-20).view(-1, 1, 1, 1, 1)
 
 
-def test_compat_accumulates_the_bayesian_gradient_without_reset(prepared, canonical_batch) -> None:
-    """compat (temporal off): x2 = x1 + 0.01 * norm(G0 + G1), the prior code's un-reset S; default: sign steps of G1."""
+def test_bayesian_gradient_accumulates_without_reset(prepared, canonical_batch) -> None:
+    """Temporal off. compat: x2 = x1 + 0.01 * norm(G0 + G1), the prior code's un-reset raw S; default: sign steps
+    of the accumulated normalised gradients, x2 = x1 + alpha * sign(norm(G0) + norm(G1))."""
     attack, victim = prepared
     x, y = canonical_batch
     with torch.no_grad():
         y = head_logits(attack.posterior.stage1, victim(x)).sum(0).argmax(1)  # no early stop
     for compat in ("robustbenchhar", None):
-        a = create_attack("tasar", eps=1.0, steps=2, compat=compat, temporal=False, alpha=0.01, **FAST)
+        a = create_attack("tasar", eps=1.0, steps=2, compat=compat, temporal=False, step_size=0.01, **FAST)
         a._posterior, a._surrogate_ref = attack._posterior, attack._surrogate_ref
         out = a(x, y, layout=get_layout("ntu25"), model=victim, generator=torch.Generator().manual_seed(7))
         gen = torch.Generator().manual_seed(7)
         g0 = _bayes_grad(a, victim, x, y, a.posterior.sample(4, 1.5, gen))
         x1 = x + 0.01 * (_normalise(g0) if compat else g0.sign())
         g1 = _bayes_grad(a, victim, x1, y, a.posterior.sample(4, 1.5, gen))
-        x2 = x1 + 0.01 * (_normalise(g0 + g1) if compat else g1.sign())
+        x2 = x1 + 0.01 * (_normalise(g0 + g1) if compat else (_normalise(g0) + _normalise(g1)).sign())
         assert torch.allclose(out.adversarial, x2, atol=1e-5), compat
+    # bayes_momentum=0: only the current iteration's Bayesian gradient, x2 = x1 + alpha * sign(G1)
+    a = create_attack("tasar", eps=1.0, steps=2, temporal=False, step_size=0.01, bayes_momentum=0.0, **FAST)
+    a._posterior, a._surrogate_ref = attack._posterior, attack._surrogate_ref
+    out = a(x, y, layout=get_layout("ntu25"), model=victim, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(out.adversarial, x1 + 0.01 * g1.sign(), atol=1e-5)
+
+
+def test_motion_term_filters_the_bayesian_gradient(prepared, canonical_batch) -> None:
+    """One step, default: D = w norm(G_B) + (1 - w) norm(G_B + a1 G_B[t+1] + a2 G_B[t+2]); step alpha sign(D)."""
+    from skelrobust.tvar import motion_gradient
+
+    attack, victim = prepared
+    x, y = canonical_batch
+    y = y % 5
+    a = create_attack("tasar", eps=1.0, steps=1, step_size=0.01, **FAST)
+    a._posterior, a._surrogate_ref = attack._posterior, attack._surrogate_ref
+    ids = [f"s{i}" for i in range(len(x))]
+    out = a(x, y, layout=get_layout("ntu25"), model=victim, generator=torch.Generator().manual_seed(3), sample_ids=ids)
+    g = _bayes_grad(a, victim, x, y, a.posterior.sample(4, 1.5, torch.Generator().manual_seed(3)))
+    taps = a._tvar.taps(x, ids)
+    total = g + motion_gradient(g, *taps) * one_mask(x)
+    direction = 0.8 * _normalise(g) + 0.2 * _normalise(total)
+    assert torch.allclose(out.adversarial, x + 0.01 * direction.sign(), atol=1e-5)
+
+
+def test_step_rule_options(prepared, canonical_batch) -> None:
+    attack, victim = prepared
+    x, y = canonical_batch
+    with pytest.raises(ConfigError, match="tasar: unknown step_rule 'adam'; expected one of sign, normalised"):
+        create_attack("tasar", step_rule="adam", **FAST)
+    with pytest.raises(ConfigError, match="step_rule does not apply with compat"):
+        create_attack("tasar", step_rule="sign", compat="robustbenchhar", **FAST)
+    a = create_attack("tasar", eps=1.0, steps=1, step_rule="normalised", step_size=0.01, temporal=False, **FAST)
+    a._posterior, a._surrogate_ref = attack._posterior, attack._surrogate_ref
+    delta = a(x, y % 5, layout=get_layout("ntu25"), model=victim).adversarial - x
+    assert torch.allclose(delta.abs().flatten(1).mean(1), torch.full((4,), 0.01), rtol=1e-4)  # mean |step| = alpha
+    assert a.config()["step_rule"] == "normalised" and a.config()["random_start"] is False
+
+
+def test_posterior_diagnostics_go_with_the_extras(prepared, canonical_batch) -> None:
+    attack, victim = prepared
+    x, y = canonical_batch
+    out = attack(x, y % 5, layout=get_layout("ntu25"), model=victim)
+    diag = out.extras["tasar"]["posterior"]
+    assert set(diag) >= {"swag_relative_std", "dlogit_cosine_mean", "ensemble_accuracy", "surrogate_accuracy", "collapsed"}
+    assert len(diag["swag_relative_std"]) == attack.num_heads and -1 <= diag["dlogit_cosine_mean"] <= 1 + 1e-6
 
 
 def test_motion_term_changes_the_default_attack(prepared, canonical_batch) -> None:

@@ -1,5 +1,10 @@
 """Shared constants of the grid tests."""
 
+from skelrobust.config import protocol_budget
+
+#: The budget the small protocol runs at: it names none, so the embedded set's protocol budget.
+BUDGET = protocol_budget("synthetic")[0]
+
 #: Columns that legitimately differ between two runs of the same grid (time, the source tree's state).
 RUN_VARYING = ("attack_seconds", "seconds_per_sample", "set_seconds", "git_commit")
 

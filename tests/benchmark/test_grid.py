@@ -17,7 +17,7 @@ from skelrobust.benchmark.protocol import AXES
 from skelrobust.cli import main
 from skelrobust.errors import ConfigError
 
-from grid_helpers import RUN_VARYING, SMALL
+from grid_helpers import BUDGET, RUN_VARYING, SMALL
 
 
 def test_table_has_a_row_per_cell_with_the_runner_numbers(small_grid: Path) -> None:
@@ -27,7 +27,7 @@ def test_table_has_a_row_per_cell_with_the_runner_numbers(small_grid: Path) -> N
     assert set(table["attack"]) == {"pgd", "mifgsm"} and set(table["defense"]) == {"none", "lowpass"}
     assert (table["steps"] == 10).all() and (table["n"] == 16).all() and (table["protocol"] == "small-grid-v1").all()
     for _, row in table.iterrows():
-        results = json.loads((small_grid / "out" / SETS_DIR / f"synthetic__{row['attack']}__stgcn__eps0.01" / "results.json").read_text())
+        results = json.loads((small_grid / "out" / SETS_DIR / f"synthetic__{row['attack']}__stgcn__eps{BUDGET:g}" / "results.json").read_text())
         cell = next(c for c in results["victims"] if c["victim"] == row["victim"] and c["defense"] == row["defense"])
         assert row["robust_accuracy"] == cell["robust_accuracy"]
         assert row["transfer_success_rate"] == cell["transfer_success_rate"]
@@ -42,8 +42,8 @@ def test_rerun_recomputes_nothing_and_a_lost_cell_is_redone_alone(small_grid: Pa
     before = pd.read_parquet(out / "results.parquet")
     again = run_grid(load_protocol(small_grid / "small.yaml"), out, progress=False)
     assert (again.cells_run, again.cells_skipped) == (0, 8)
-    lost = out / CELLS_DIR / "synthetic__mifgsm__stgcn__eps0.01__ctrgcn__lowpass.json"
-    kept = out / CELLS_DIR / "synthetic__mifgsm__stgcn__eps0.01__stgcn__none.json"
+    lost = out / CELLS_DIR / f"synthetic__mifgsm__stgcn__eps{BUDGET:g}__ctrgcn__lowpass.json"
+    kept = out / CELLS_DIR / f"synthetic__mifgsm__stgcn__eps{BUDGET:g}__stgcn__none.json"
     kept_stamp = kept.stat().st_mtime_ns
     lost.unlink()
     redone = run_grid(load_protocol(small_grid / "small.yaml"), out, progress=False)
@@ -83,7 +83,7 @@ def test_a_failed_set_is_recorded_the_rest_goes_on_and_the_exit_status_is_2(tmp_
     }), encoding="utf-8")
     result = CliRunner().invoke(main, ["benchmark", str(protocol), "--output", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 2, result.output
-    assert "1 cell(s) failed: synthetic/pgd/ctrgcn/0.01/stgcn/none: ConfigError: checkpoint for 'ctrgcn' not found" in result.output
+    assert f"1 cell(s) failed: synthetic/pgd/ctrgcn/{BUDGET:g}/stgcn/none: ConfigError: checkpoint for 'ctrgcn' not found" in result.output
     table = skelrobust.load_results(tmp_path / "out")
     failed = table[table["surrogate"] == "ctrgcn"].iloc[0]
     assert failed["error_type"] == "ConfigError" and pd.isna(failed["robust_accuracy"])
@@ -115,7 +115,7 @@ def test_each_set_gets_only_the_settings_its_protocol_sets() -> None:
     document["defenses"] = {"lowpass": {"sigma": 2.0}}
     chosen = parse_protocol(document).sets[1]
     cfg = run_config(chosen, ["ctrgcn"], ["lowpass"])
-    assert (cfg.attack, cfg.surrogate, cfg.eps, cfg.steps, cfg.n_samples, cfg.seed) == ("mifgsm", "stgcn", 0.01, 10, 16, 0)
+    assert (cfg.attack, cfg.surrogate, cfg.eps, cfg.steps, cfg.n_samples, cfg.seed) == ("mifgsm", "stgcn", BUDGET, 10, 16, 0)
     assert cfg.selection == "all" and cfg.device is None and cfg.batch_size is None and cfg.norm is None
     assert cfg.victims == ["ctrgcn"] and cfg.defenses == ["lowpass"] and cfg.defense_options == {"lowpass": {"sigma": 2.0}}
     assert cfg.checkpoints == {"ctrgcn": "/weights/ctrgcn.pt", "stgcn": "/weights/stgcn.pt"}

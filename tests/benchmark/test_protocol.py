@@ -8,7 +8,7 @@ import yaml
 from skelrobust.benchmark.protocol import differences, load_protocol, parse_protocol
 from skelrobust.errors import ConfigError
 
-from grid_helpers import SMALL
+from grid_helpers import BUDGET, SMALL
 
 
 def small(**changes: object) -> dict:
@@ -25,7 +25,7 @@ def small(**changes: object) -> dict:
 def test_small_protocol_expands_into_sets_and_cells() -> None:
     protocol = parse_protocol(yaml.safe_load(SMALL))
     assert protocol.name == "small-grid-v1"
-    assert [s.key for s in protocol.sets] == [("synthetic", "pgd", "stgcn", 0.01), ("synthetic", "mifgsm", "stgcn", 0.01)]
+    assert [s.key for s in protocol.sets] == [("synthetic", "pgd", "stgcn", BUDGET), ("synthetic", "mifgsm", "stgcn", BUDGET)]
     assert protocol.sets[0].settings == {"steps": 10, "seed": 0, "n_samples": 16}
     cells = protocol.cells()
     assert len(cells) == 8 and len({c.slug for c in cells}) == 8

@@ -15,7 +15,8 @@ def _resolve(**overrides) -> RunConfig:
 
 def test_packaged_protocol_states_every_run_default() -> None:
     defaults = protocol.defaults()
-    assert {"eps", "norm", "steps", "targeted", "seed", "batch_size", "n_samples", "selection", "order", "device"} <= set(defaults)
+    assert "eps" not in defaults  # the budget is per dataset: datasets.<name>.eps
+    assert {"norm", "steps", "targeted", "seed", "batch_size", "n_samples", "selection", "order", "device"} <= set(defaults)
     cfg = _resolve()
     assert (cfg.n_samples, cfg.selection, cfg.order) == (defaults["n_samples"], defaults["selection"], defaults["order"])
     assert cfg.device in ("cpu", "cuda")

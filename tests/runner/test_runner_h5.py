@@ -212,7 +212,7 @@ def test_checkpoint_for_the_protocols_default_surrogate_is_used(tmp_path: Path) 
     "args,message",
     [
         (["--attack", "nosuchattack"], "unknown attack 'nosuchattack'"),
-        (["--eps", "-1"], "--eps must be a finite number >= 0"),
+        (["--eps", "-1"], "--eps must be a finite number > 0"),
         (["--n-samples", "0"], "--n-samples must be >= 1"),
         (["--defense", "blur"], "unknown defense 'blur'"),
         (["--checkpoint", "x.pt"], "--checkpoint is for a single victim"),
@@ -225,7 +225,7 @@ def test_checkpoint_for_the_protocols_default_surrogate_is_used(tmp_path: Path) 
 )
 def test_bad_arguments_give_one_clear_line(data_dir: Path, tmp_path: Path, args: list[str], message: str) -> None:
     base = {"--attack": spec("SignStep"), "--victim": VICTIMS, "--dataset": "npz", "--root": str(data_dir),
-            "--steps": "1", "--n-samples": "2", "--output": str(tmp_path / "bad")}
+            "--eps": "0.05", "--steps": "1", "--n-samples": "2", "--output": str(tmp_path / "bad")}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     argv = ["run", "--quiet"] + [item for pair in base.items() for item in pair]
@@ -252,7 +252,7 @@ def test_defense_options_reach_the_defense(data_dir: Path, tmp_path: Path) -> No
     result = CliRunner().invoke(main, [
         "run", "--attack", spec("SignStep"), "--victim", spec("victim_a"), "--dataset", "npz", "--root", str(data_dir),
         "--defense", "lowpass", "--defense-option", "lowpass.sigma=2.5", "--defense-option", "lowpass.kernel=box",
-        "--steps", "1", "--n-samples", "4", "--output", str(tmp_path / "d"), "--quiet", "--json",
+        "--eps", "0.05", "--steps", "1", "--n-samples", "4", "--output", str(tmp_path / "d"), "--quiet", "--json",
     ])
     assert result.exit_code == 0, result.output
     res = json.loads(result.output)
