@@ -26,7 +26,7 @@ class BayesOptAttack(QueryAttack):
     search a low-dimensional perturbation that is upsampled to the input with a GP surrogate and an
     expected-improvement acquisition, under a few-hundred-query budget. Here the upsampler is the temporal
     DCT of :class:`skelrobust.subspace.MotionSubspace` (``frequencies`` lowest DCT frequencies per body part,
-    coordinate and person: d = 60 for ntu25 with one person), so every candidate is smooth by construction;
+    coordinate and person: d = 45 for ntu25 with one person, 90 with two), so every candidate is smooth by construction;
     it is projected onto the budget and masks by the attack context. Unlike Ru et al. the reduced dimension
     is fixed (no Bayesian selection of it) and the GP is a single ARD kernel (no additive decomposition).
 
@@ -55,7 +55,7 @@ class BayesOptAttack(QueryAttack):
     Args:
         q: Candidates per round (default 8).
         initial: Initial design size per sample (default 16).
-        frequencies, grouping: The subspace (default 4 DCT frequencies per body part).
+        frequencies, grouping: The subspace (default 3 DCT frequencies per body part).
         max_train: Most GP training points per sample (default 128; keeps the fit cost bounded).
         raw_samples: Random q-batches scored per round (default 64).
         restarts: q-batches refined by gradient ascent (default 2).
@@ -68,7 +68,7 @@ class BayesOptAttack(QueryAttack):
     """
 
     def __init__(
-        self, *, q: int = 8, initial: int = 16, frequencies: int = 4, grouping: str = "part", max_train: int = 128,
+        self, *, q: int = 8, initial: int = 16, frequencies: int = 3, grouping: str = "part", max_train: int = 128,
         raw_samples: int = 64, restarts: int = 2, refine_steps: int = 5, trust_region_dim: int = 20,
         mc_samples: int = 64, fit_maxiter: int = 30, **kwargs: Any,
     ) -> None:

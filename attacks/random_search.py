@@ -24,7 +24,7 @@ class RandomSearch(QueryAttack):
     Threat model: query, score-based. Budget: ``linf`` or ``l2``.
 
     Args:
-        frequencies: Temporal DCT frequencies per joint group (default 4).
+        frequencies: Temporal DCT frequencies per joint group (default 3).
         grouping: ``part`` (default) or ``joint``.
         batch: Candidates per sample sent in one oracle call (default 8, as ``bo``'s q; only the grouping of
             forward passes changes with it, each candidate is one query).
@@ -33,7 +33,7 @@ class RandomSearch(QueryAttack):
     Shape: ``(N, C, T, V, M)`` in, same out.
     """
 
-    def __init__(self, *, frequencies: int = 4, grouping: str = "part", batch: int = 8, **kwargs: Any) -> None:
+    def __init__(self, *, frequencies: int = 3, grouping: str = "part", batch: int = 8, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.frequencies = check_positive_int(self.name, "frequencies", frequencies)
         self.grouping = str(grouping)

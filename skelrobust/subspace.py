@@ -8,12 +8,12 @@ where ``k < K`` are the lowest DCT-II frequencies over the valid frames of each 
 rank of frame ``t`` among person ``m``'s valid frames, ``L_m`` their number), ``A`` assigns each joint to a
 group (``part``: the layout's body parts, every joint of a part moves together; ``joint``: one group per
 joint) and ``p(m)`` numbers the persons present in the sample (a batch uses as many person slots as its
-most populated sample). Every candidate is therefore smooth in time by construction: with ``K = 4`` the
-fastest component has about 1.5 periods over the clip, so velocity and acceleration deviations stay small
+most populated sample). Every candidate is therefore smooth in time by construction: with ``K = 3`` (the
+default) the fastest component has one period over the clip, so velocity and acceleration deviations stay small
 without a separate constraint (the design of Ru et al.'s BayesOpt attack, ICLR 2020, of searching a
 low-dimensional space that is upsampled to the input, with a temporal DCT as the upsampler).
 
-Dimension ``d = C * G * K * P``: for ntu25 (5 parts), K = 4 and one person, d = 60.
+Dimension ``d = C * G * K * P``: for ntu25 (5 parts) and K = 3, d = 45 with one person, 90 with two.
 
 ``scale``: ``eps`` for an linf budget (so a corner of the cube reaches the budget; larger values are
 clipped by the budget projection), ``2 * eps / sqrt(#perturbable entries)`` per sample for l2 (the l2
@@ -44,7 +44,7 @@ class MotionSubspace:
             or ``joint``.
     """
 
-    def __init__(self, ctx: AttackContext, *, frequencies: int = 4, grouping: str = "part") -> None:
+    def __init__(self, ctx: AttackContext, *, frequencies: int = 3, grouping: str = "part") -> None:
         if grouping not in GROUPINGS:
             raise ConfigError(f"subspace grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
         if int(frequencies) != frequencies or frequencies < 1:

@@ -1,0 +1,195 @@
+"""Query attacks on the zoo: success against queries for bo, random-search and square, and BASAR's deviations.
+
+Part ``curves`` runs ``bo``, ``random-search`` and ``square`` through the runner (same seed, so the same attack
+set per victim: a paired comparison) at one budget and ``--max-queries``, and reports per attack and victim:
+
+* the success rate within 100, 200, ... queries (a sample succeeds at the oracle's first feasible fooling
+  query, :attr:`skelrobust.query.QueryOracle.first_success`), with 95 % bootstrap intervals;
+* the median queries of the successful samples (bootstrap interval), and the success rate of the returned
+  examples as the runner judges them;
+* paired differences bo - random-search in success within each budget (bootstrap interval over samples);
+* BO's own overhead per round (GP fit + acquisition) from the attack's extras.
+
+Part ``basar`` runs ``basar`` (decision-based) with a large l2 budget (so the budget projection does not
+interfere with its minimal-perturbation search) and reports its success, the l2 / bone-length /
+acceleration deviations of its adversarial examples (BASAR's metrics, from :func:`skelrobust.metrics.imperceptibility`),
+and how many of them fall inside the protocol budget.
+
+Each (attack, victim) cell is a runner folder under ``--work`` (resumable); the JSON is rewritten after
+every cell, so an interrupted bench keeps what it finished.
+
+    python bench/bench_query.py --part curves --victims ctrgcn,skateformer --n-samples 64 --max-queries 500 --eps 0.03
+    python bench/bench_query.py --part basar --victims skateformer --n-samples 64 --max-queries 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BOOT = 2000
+
+
+def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[float] | None:
+    """95 % percentile bootstrap interval of ``stat`` over the samples (None when empty)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = [stat(values[rng.integers(0, values.size, values.size)]) for _ in range(BOOT)]
+    return [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]
+
+
+def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from skelrobust.runner import RunConfig, run_benchmark
+
+    cfg = RunConfig(
+        attack=attack, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=args.max_queries,
+        eps=extra.pop("eps", args.eps), norm=extra.pop("norm", "linf"), seed=args.seed, batch_size=args.batch_size,
+        device="cpu", **extra,
+    )
+    folder = Path(args.work) / f"{attack}-{victim}-{cfg.norm}{cfg.eps}-q{args.max_queries}-n{args.n_samples}"
+    results = run_benchmark(cfg, folder, progress=False)
+    records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    return results, records
+
+
+def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    budgets = [b for b in (100, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
+    cells = out.setdefault("cells", {})
+    firsts: dict[tuple[str, str], np.ndarray] = {}
+    for victim in args.victims:
+        for attack in args.attacks:
+            t0 = time.perf_counter()
+            results, records = run_cell(attack, victim, args)
+            first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
+            firsts[(attack, victim)] = first
+            ok = first[first > 0]
+            extras = results["attack_extras"]
+            cell: dict[str, Any] = {
+                "n_samples": int(first.size),
+                "success_at": {
+                    str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
+                    for b in budgets
+                },
+                "queries_to_success_median": float(np.median(ok)) if ok.size else None,
+                "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
+                "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+                "returned_success_rate": results["white_box_success_rate"],
+                "queries_mean": results["query"]["queries_mean"],
+                "attack_seconds": results["timing"]["seconds"],
+                "cell_wall_seconds": time.perf_counter() - t0,
+                "imperceptibility_mean": {k: results["imperceptibility"].get(k) for k in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation")},
+            }
+            if attack == "bo":
+                rounds = sum(e.get("rounds", 0) for e in extras)
+                overhead = sum(e.get("gp_fit_seconds", 0) + e.get("acquisition_seconds", 0) for e in extras)
+                cell["bo_overhead"] = {
+                    "rounds": rounds,
+                    "seconds_per_round": overhead / max(rounds, 1),
+                    "seconds_per_round_per_sample": overhead / max(rounds, 1) / args.batch_size,
+                    "share_of_attack_time": overhead / max(results["timing"]["seconds"], 1e-9),
+                    "subspace_dim": extras[0].get("subspace_dim"), "trust_region": extras[0].get("trust_region"),
+                    "note": "one round = q candidates for every unfooled sample of a batch (one batched GP); "
+                    "per sample: divided by the batch size (fewer samples are active in late rounds, so this understates it)",
+                }
+            cells[f"{attack}/{victim}"] = cell
+            if attack != "bo" and ("bo", victim) in firsts:
+                bo = firsts[("bo", victim)]
+                if bo.size == first.size:
+                    out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {
+                        str(b): {
+                            "difference": float((((bo > 0) & (bo <= b)).astype(float) - ((first > 0) & (first <= b)).astype(float)).mean()),
+                            "ci95": interval(((bo > 0) & (bo <= b)).astype(float) - ((first > 0) & (first <= b)).astype(float)),
+                        }
+                        for b in budgets
+                    }
+            save(args, out)
+            print(f"[bench] {attack} on {victim}: " + ", ".join(f"{b}: {cell['success_at'][str(b)]['rate']:.3f}" for b in budgets), flush=True)
+
+
+def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    from skelrobust.data import load_dataset
+    from skelrobust.metrics import imperceptibility
+
+    cells = out.setdefault("basar", {})
+    for victim in args.victims:
+        results, records = run_cell("basar", victim, args, eps=args.basar_l2, norm="l2")
+        run_dir = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{args.max_queries}-n{args.n_samples}"
+        with np.load(run_dir / "adversarial.npz") as z:
+            import torch
+
+            clean, adv = torch.from_numpy(z["clean"]), torch.from_numpy(z["adversarial"])
+        metrics = imperceptibility(clean, adv, load_dataset("synthetic", "test").layout)
+        fooled = np.array([r["victims"][0]["fooled"] if "victims" in r else False for r in records], dtype=bool) if records and "victims" in records[0] else None
+        first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
+        linf = metrics["linf"].numpy()
+        found = first > 0
+        summary = {}
+        for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
+            v = metrics[key].numpy()[found]
+            summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
+                            "ci95_mean": interval(v)}
+        cells[victim] = {
+            "n_samples": int(first.size),
+            "success_rate_unbounded": float(found.mean()),
+            "success_rate_ci95": interval(found.astype(float)),
+            "returned_success_rate": results["white_box_success_rate"],
+            "within_protocol_linf_budget": float((found & (linf <= args.eps + 1e-6)).mean()),
+            "protocol_linf_budget": args.eps,
+            "queries_mean": results["query"]["queries_mean"],
+            "deviations_of_successful": summary,
+            "extras": results["attack_extras"][0] if results["attack_extras"] else {},
+            "per_sample_fooled_field": fooled is not None,
+        }
+        save(args, out)
+        print(f"[bench] basar on {victim}: success {found.mean():.3f}, l2 median {summary['l2']['median']}", flush=True)
+
+
+def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    from skelrobust.io import atomic_write_json
+
+    atomic_write_json(Path(args.output), out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["curves", "basar"], default="curves")
+    parser.add_argument("--victims", default="ctrgcn,skateformer,stgcn")
+    parser.add_argument("--attacks", default="bo,random-search,square")
+    parser.add_argument("--n-samples", type=int, default=64)
+    parser.add_argument("--max-queries", type=int, default=500)
+    parser.add_argument("--eps", type=float, default=0.03, help="linf protocol budget of the synthetic set (m)")
+    parser.add_argument("--basar-l2", type=float, default=100.0, help="l2 budget given to basar (large: unbounded search)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default=None, help="runner folders (resumable); default a temporary folder")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    args.victims = [v for v in args.victims.split(",") if v]
+    args.attacks = [a for a in args.attacks.split(",") if a]
+    args.work = args.work or tempfile.mkdtemp(prefix="bench-query-")
+    args.output = args.output or f"bench/results/query_{args.part}_synthetic.json"
+    import torch
+
+    torch.set_num_threads(1)
+    out: dict[str, Any] = {
+        "part": args.part, "dataset": "synthetic", "eps_linf": args.eps, "max_queries": args.max_queries,
+        "n_samples": args.n_samples, "seed": args.seed, "batch_size": args.batch_size, "victims": args.victims,
+        "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg()),
+        "command": "python bench/bench_query.py " + " ".join(f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items() if k not in ("work", "output")),
+    }
+    (curves if args.part == "curves" else basar)(args, out)
+    out["load_average_at_end"] = list(os.getloadavg())
+    save(args, out)
+
+
+if __name__ == "__main__":
+    main()
