@@ -37,8 +37,9 @@ FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "bo": {"q": 8, "initial": 8, "raw_samples": 16, "refine_steps": 2, "fit_maxiter": 10},
 }
 
-#: Options for the behavioural tests (eps 0.2, 10 steps): SMART's fixed 0.01-per-frame step is too short there.
-STRONG_OPTIONS: dict[str, dict[str, Any]] = {"smart": {"step_size": 0.05}}
+#: Options for the behavioural tests (eps 0.2, 10 steps): SMART's fixed 0.01-per-frame step is too short there;
+#: BASAR is a minimal-perturbation attack with no budget of its own, so it gets an l2 budget that holds its search.
+STRONG_OPTIONS: dict[str, dict[str, Any]] = {"smart": {"step_size": 0.05}, "basar": {"norm": "l2", "eps": 50.0}}
 
 
 def build(name: str, **kwargs: Any) -> Attack:
@@ -166,7 +167,7 @@ def test_deterministic_under_seed(name, tiny_victim, batch, train_split) -> None
 def test_targeted_mode(name, tiny_victim, batch, train_split) -> None:
     x, y = batch
     target = (y + 1) % 5
-    attack = build(name, eps=0.2, steps=10, **STRONG_OPTIONS.get(name, {}))
+    attack = build(name, **{"eps": 0.2, "steps": 10, **STRONG_OPTIONS.get(name, {})})
     if not attack.supports_targeted:
         with pytest.raises(UnsupportedError, match="targeted"):
             run_attack(attack, tiny_victim, x, y, train_split, target=target)
@@ -181,7 +182,7 @@ def test_targeted_mode(name, tiny_victim, batch, train_split) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_adversarial_accuracy_below_clean(name, tiny_victim, batch, train_split) -> None:
     x, y = batch  # clean accuracy is 1 by construction
-    attack = build(name, eps=0.2, steps=10, **STRONG_OPTIONS.get(name, {}))
+    attack = build(name, **{"eps": 0.2, "steps": 10, **STRONG_OPTIONS.get(name, {})})
     for seed in range(3):  # stochastic attacks get three tries
         out = run_attack(attack, tiny_victim, x, y, train_split, seed=seed, queries=STRONG_QUERIES)
         with torch.no_grad():
