@@ -62,7 +62,7 @@ def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -
 
 
 def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    budgets = [b for b in (100, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
+    budgets = [b for b in (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
     cells = out.setdefault("cells", {})
     firsts: dict[tuple[str, str], np.ndarray] = {}
     for victim in args.victims:
