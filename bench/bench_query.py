@@ -15,11 +15,15 @@ interfere with its minimal-perturbation search) and reports its success, the l2 
 acceleration deviations of its adversarial examples (BASAR's metrics, from :func:`skelrobust.metrics.imperceptibility`),
 and how many of them fall inside the protocol budget.
 
+Part ``overhead`` times BO's own work per round (a warm-started GP fit plus the qLogEI acquisition of q = 8
+candidates) for subspace dimensions 45 and 90, one GP or a batch of 32, and 16 to 128 training points.
+
 Each (attack, victim) cell is a runner folder under ``--work`` (resumable); the JSON is rewritten after
 every cell, so an interrupted bench keeps what it finished.
 
-    python bench/bench_query.py --part curves --victims ctrgcn,skateformer --n-samples 64 --max-queries 500 --eps 0.03
-    python bench/bench_query.py --part basar --victims skateformer --n-samples 64 --max-queries 500
+    python bench/bench_query.py --part curves --victims ctrgcn --n-samples 64 --max-queries 200 --eps 0.03
+    python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 250
+    python bench/bench_query.py --part overhead
 """
 
 from __future__ import annotations
@@ -116,41 +120,76 @@ def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 
 def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    import torch
+
     from skelrobust.data import load_dataset
     from skelrobust.metrics import imperceptibility
 
+    layout = load_dataset("synthetic", "test").layout
     cells = out.setdefault("basar", {})
     for victim in args.victims:
-        results, records = run_cell("basar", victim, args, eps=args.basar_l2, norm="l2")
+        results, records = run_cell("basar", victim, args, eps=args.basar_l2, norm="l2", attack_options={"stop_inside_budget": False})
         run_dir = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{args.max_queries}-n{args.n_samples}"
         with np.load(run_dir / "adversarial.npz") as z:
-            import torch
-
             clean, adv = torch.from_numpy(z["clean"]), torch.from_numpy(z["adversarial"])
-        metrics = imperceptibility(clean, adv, load_dataset("synthetic", "test").layout)
-        fooled = np.array([r["victims"][0]["fooled"] if "victims" in r else False for r in records], dtype=bool) if records and "victims" in records[0] else None
+        metrics = {k: v.numpy() for k, v in imperceptibility(clean, adv, layout).items()}
         first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
-        linf = metrics["linf"].numpy()
-        found = first > 0
+        fooled = first > 0
         summary = {}
         for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
-            v = metrics[key].numpy()[found]
+            v = metrics[key][fooled]
             summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
                             "ci95_mean": interval(v)}
         cells[victim] = {
             "n_samples": int(first.size),
-            "success_rate_unbounded": float(found.mean()),
-            "success_rate_ci95": interval(found.astype(float)),
+            "l2_budget_given": args.basar_l2,
+            "success_rate": float(fooled.mean()),
+            "success_rate_ci95": interval(fooled.astype(float)),
             "returned_success_rate": results["white_box_success_rate"],
-            "within_protocol_linf_budget": float((found & (linf <= args.eps + 1e-6)).mean()),
+            "returned_inside_protocol_linf_budget": float((fooled & (metrics["linf"] <= args.eps + 1e-6)).mean()),
             "protocol_linf_budget": args.eps,
             "queries_mean": results["query"]["queries_mean"],
             "deviations_of_successful": summary,
-            "extras": results["attack_extras"][0] if results["attack_extras"] else {},
-            "per_sample_fooled_field": fooled is not None,
+            "extras": results["attack_extras"],
+            "attack_seconds": results["timing"]["seconds"],
         }
         save(args, out)
-        print(f"[bench] basar on {victim}: success {found.mean():.3f}, l2 median {summary['l2']['median']}", flush=True)
+        print(f"[bench] basar on {victim}: success {fooled.mean():.3f}, l2 median {summary['l2']['median']}", flush=True)
+
+
+def overhead(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """BO's own cost per round (GP fit + qLogEI acquisition of q = 8) on synthetic data, by dimension and batch."""
+    import torch
+
+    from skelrobust.attack import create_attack
+    from skelrobust.attacks.bo import _fit
+
+    attack = create_attack("bo")
+    gen = torch.Generator().manual_seed(0)
+    rows_out = out.setdefault("overhead", [])
+    for d in (45, 90):
+        for b in (1, 32):
+            for n in (16, 64, 128):
+                u = torch.rand(b, n, d, dtype=torch.float64, generator=gen)
+                y = (torch.sin(6 * u[..., :4]).sum(-1) + 0.05 * torch.randn(b, n, dtype=torch.float64, generator=gen))[..., None]
+                warm: dict[str, torch.Tensor] = {}
+                _fit(u, y, attack.fit_maxiter, warm, torch.arange(b), b)  # first fit (cold), then timed warm fits
+                times_fit, times_acq = [], []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    model = _fit(u, y, attack.fit_maxiter, warm, torch.arange(b), b)
+                    t1 = time.perf_counter()
+                    lb = torch.zeros(b, d, dtype=torch.float64)
+                    attack._acquire(model, y, lb, lb + 1, attack.q, gen)
+                    times_fit.append(t1 - t0)
+                    times_acq.append(time.perf_counter() - t1)
+                row = {"dim": d, "gps_in_batch": b, "train_points": n, "q": attack.q,
+                       "fit_seconds": float(np.median(times_fit)), "acquisition_seconds": float(np.median(times_acq))}
+                row["round_seconds"] = row["fit_seconds"] + row["acquisition_seconds"]
+                row["round_seconds_per_gp"] = row["round_seconds"] / b
+                rows_out.append(row)
+                save(args, out)
+                print(f"[bench] d={d} b={b} n={n}: {row['round_seconds']:.3f} s per round, {row['round_seconds_per_gp']:.3f} s per GP", flush=True)
 
 
 def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -161,7 +200,8 @@ def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["curves", "basar"], default="curves")
+    parser.add_argument("--part", choices=["curves", "basar", "overhead"], default="curves")
+    parser.add_argument("--repeats", type=int, default=3, help="overhead: timed rounds per setting (median)")
     parser.add_argument("--victims", default="ctrgcn,skateformer,stgcn")
     parser.add_argument("--attacks", default="bo,random-search,square")
     parser.add_argument("--n-samples", type=int, default=64)
@@ -186,7 +226,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg()),
         "command": "python bench/bench_query.py " + " ".join(f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items() if k not in ("work", "output")),
     }
-    (curves if args.part == "curves" else basar)(args, out)
+    {"curves": curves, "basar": basar, "overhead": overhead}[args.part](args, out)
     out["load_average_at_end"] = list(os.getloadavg())
     save(args, out)
 
