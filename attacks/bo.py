@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ import torch
 from skelrobust.attack import AttackContext, register_attack
 from skelrobust.errors import ConfigError
 from skelrobust.query_attack import BestSoFar, QueryAttack, check_positive_int, margin
-from skelrobust.subspace import MotionSubspace
+from skelrobust.subspace import GROUPINGS, MotionSubspace
 
 
 @register_attack(
@@ -83,13 +84,14 @@ class BayesOptAttack(QueryAttack):
             raise ConfigError(f"{self.name}: refine_steps must be an integer >= 0, got {refine_steps!r}")
         if int(trust_region_dim) != trust_region_dim or trust_region_dim < 0:
             raise ConfigError(f"{self.name}: trust_region_dim must be an integer >= 0, got {trust_region_dim!r}")
+        if grouping not in GROUPINGS:
+            raise ConfigError(f"{self.name}: grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
         self.refine_steps = int(refine_steps)
         self.trust_region_dim = int(trust_region_dim)
         self.grouping = str(grouping)
 
     def run(self, ctx: AttackContext) -> torch.Tensor:
-        from botorch.exceptions.warnings import OptimizationWarning
-        import warnings
+        from botorch.exceptions.warnings import OptimizationWarning  # botorch is imported on first use: it takes seconds
 
         space = MotionSubspace(ctx, frequencies=self.frequencies, grouping=self.grouping)
         n, d, gen = ctx.x.shape[0], space.dim, ctx.generator

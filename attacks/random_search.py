@@ -7,8 +7,9 @@ from typing import Any
 import torch
 
 from skelrobust.attack import AttackContext, register_attack
+from skelrobust.errors import ConfigError
 from skelrobust.query_attack import BestSoFar, QueryAttack, check_positive_int, margin
-from skelrobust.subspace import MotionSubspace
+from skelrobust.subspace import GROUPINGS, MotionSubspace
 
 
 @register_attack("random-search", paper="baseline: uniform random search in the BO attack's subspace")
@@ -36,6 +37,8 @@ class RandomSearch(QueryAttack):
     def __init__(self, *, frequencies: int = 3, grouping: str = "part", batch: int = 8, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.frequencies = check_positive_int(self.name, "frequencies", frequencies)
+        if grouping not in GROUPINGS:
+            raise ConfigError(f"{self.name}: grouping must be one of {', '.join(GROUPINGS)}, got {grouping!r}")
         self.grouping = str(grouping)
         self.batch = check_positive_int(self.name, "batch", batch)
 
