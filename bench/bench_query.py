@@ -15,6 +15,9 @@ interfere with its minimal-perturbation search) and reports its success, the l2 
 acceleration deviations of its adversarial examples (BASAR's metrics, from :func:`skelrobust.metrics.imperceptibility`),
 and how many of them fall inside the protocol budget.
 
+Part ``summary`` recomputes the ``curves`` figures from the finished batches in ``--work`` without running
+anything (for a bench that was cut short; ``n_samples`` then says how many finished).
+
 Part ``overhead`` times BO's own work per round (a warm-started GP fit plus the qLogEI acquisition of q = 8
 candidates) for subspace dimensions 45 and 90, one GP or a batch of 32, and 16 to 128 training points.
 
@@ -119,6 +122,69 @@ def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
             print(f"[bench] {attack} on {victim}: " + ", ".join(f"{b}: {cell['success_at'][str(b)]['rate']:.3f}" for b in budgets), flush=True)
 
 
+def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Success against queries from the runner folders' finished shards (no attack is run).
+
+    For a bench cut short: every finished batch of every (attack, victim) folder counts; the paired
+    comparison uses the samples finished by both attacks (batches are in attack-set order, and the attack
+    set is the same for every attack of one victim).
+    """
+    budgets = [b for b in (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
+    cells = out.setdefault("cells", {})
+    firsts: dict[tuple[str, str], np.ndarray] = {}
+    for victim in args.victims:
+        for attack in args.attacks:
+            folder = Path(args.work) / f"{attack}-{victim}-linf{float(args.eps)}-q{args.max_queries}-n{args.n_samples}"
+            shards = sorted((folder / "shards").glob("batch_*.npz")) if (folder / "shards").is_dir() else []
+            parts = []
+            for path in shards:
+                with np.load(path, allow_pickle=False) as z:
+                    parts.append({"first": z["first_success_query"], "queries": z["queries"], "seconds": float(z["seconds"]),
+                                  "extras": json.loads(str(z["extras"]))})
+            if not parts:
+                continue
+            first = np.concatenate([p["first"] for p in parts]).astype(np.int64)
+            firsts[(attack, victim)] = first
+            ok = first[first > 0]
+            cell: dict[str, Any] = {
+                "n_samples": int(first.size),
+                "success_at": {
+                    str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
+                    for b in budgets
+                },
+                "queries_to_success_median": float(np.median(ok)) if ok.size else None,
+                "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
+                "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+                "queries_mean": float(np.concatenate([p["queries"] for p in parts]).mean()),
+                "attack_seconds": sum(p["seconds"] for p in parts),
+            }
+            if attack == "bo":
+                rounds = sum(p["extras"].get("rounds", 0) for p in parts)
+                spent = sum(p["extras"].get("gp_fit_seconds", 0) + p["extras"].get("acquisition_seconds", 0) for p in parts)
+                cell["bo_overhead"] = {
+                    "rounds": rounds, "seconds_per_round": spent / max(rounds, 1),
+                    "share_of_attack_time": spent / max(cell["attack_seconds"], 1e-9),
+                    "subspace_dim": [p["extras"].get("subspace_dim") for p in parts],
+                    "note": "one round = q = 8 candidates for every unfooled sample of a batch of 32 (one batched GP)",
+                }
+            cells[f"{attack}/{victim}"] = cell
+        bo = firsts.get(("bo", victim))
+        for attack in args.attacks:
+            other = firsts.get((attack, victim))
+            if attack == "bo" or bo is None or other is None:
+                continue
+            k = min(bo.size, other.size)
+            a, b_ = bo[:k], other[:k]
+            out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {"n_samples": int(k), **{
+                str(b): {
+                    "difference": float((((a > 0) & (a <= b)).astype(float) - ((b_ > 0) & (b_ <= b)).astype(float)).mean()),
+                    "ci95": interval(((a > 0) & (a <= b)).astype(float) - ((b_ > 0) & (b_ <= b)).astype(float)),
+                }
+                for b in budgets
+            }}
+    save(args, out)
+
+
 def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
     import torch
 
@@ -200,7 +266,7 @@ def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["curves", "basar", "overhead"], default="curves")
+    parser.add_argument("--part", choices=["curves", "basar", "overhead", "summary"], default="curves")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: timed rounds per setting (median)")
     parser.add_argument("--victims", default="ctrgcn,skateformer,stgcn")
     parser.add_argument("--attacks", default="bo,random-search,square")
@@ -226,7 +292,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg()),
         "command": "python bench/bench_query.py " + " ".join(f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items() if k not in ("work", "output")),
     }
-    {"curves": curves, "basar": basar, "overhead": overhead}[args.part](args, out)
+    {"curves": curves, "basar": basar, "overhead": overhead, "summary": summary}[args.part](args, out)
     out["load_average_at_end"] = list(os.getloadavg())
     save(args, out)
 
