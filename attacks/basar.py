@@ -45,6 +45,8 @@ class BASAR(QueryAttack):
     The attack stops a sample when its query budget is spent or, with ``stop_inside_budget`` (default),
     as soon as its best motion lies inside the run's budget (a success there costs no more queries).
     The base class projects the result onto the budget, so a best motion outside it counts as a failure.
+    Extras: ``steps_mean``, ``initialised`` (samples with a starting adversarial motion), ``projections``
+    (projection rounds) and ``projections_kept`` (projected motions that stayed adversarial).
 
     Differences from the reference code: the reference's step "x~ + e (x - x~) / ||x - x~||" is read as a
     fraction ``e`` of the distance (as in Brendel et al.'s Boundary Attack), since the data here are in
@@ -137,10 +139,13 @@ class BASAR(QueryAttack):
             e[rows[~hit]] *= 0.9
         return best, found
 
-    def _project(self, ctx: AttackContext, adv: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Manifold projection of ``adv[rows]`` with BASAR's fallback on ``w``; keeps adversarial motions only."""
+    def _project(self, ctx: AttackContext, adv: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Manifold projection of ``adv[rows]`` with BASAR's fallback on ``w``; keeps adversarial motions only.
+
+        Returns the motions and how many projections were kept (adversarial after projection)."""
         out = adv.clone()
         pending = rows.tolist()
+        accepted = 0
         weight = self.projection_weight
         while pending and weight >= 1e-3 - 1e-12:
             pending = [i for i in pending if int(ctx.queries_left[i]) > 0]
@@ -150,9 +155,10 @@ class BASAR(QueryAttack):
             cands = self._project_rows(ctx, adv[owners], owners, weight)
             hit = self._adversarial(ctx, cands, owners)
             out[owners[hit]] = cands[hit]
+            accepted += int(hit.sum())
             pending = owners[~hit].tolist()
             weight /= 10
-        return out
+        return out, accepted
 
     @staticmethod
     def _project_rows(ctx: AttackContext, motion: torch.Tensor, owners: torch.Tensor, weight: float) -> torch.Tensor:
@@ -180,7 +186,7 @@ class BASAR(QueryAttack):
         failures = torch.zeros(n, dtype=torch.long)
         resets_done = torch.zeros(n, len(_DELTA_RESETS), dtype=torch.bool)
         steps = torch.zeros(n, dtype=torch.long)
-        projections = 0
+        projections = accepted = 0
 
         def inside(rows: torch.Tensor) -> torch.Tensor:
             return ctx.budget.size(best[rows] - x[rows]).cpu() <= 1
@@ -245,14 +251,16 @@ class BASAR(QueryAttack):
                 resets_done[reset, r] = True
             due = rows[(steps[rows] % self.projection_every == 0) & (ctx.queries_left[rows] > reserve)]
             if due.numel():
-                best = self._project(ctx, best, due)
+                best, kept = self._project(ctx, best, due)
                 adv[due] = best[due]
                 projections += 1
+                accepted += kept
         # Final manifold projection of every sample that has an adversarial motion.
         final = ((best_dist < float("inf")) & (ctx.queries_left > 0)).nonzero().flatten()
         if final.numel():
-            best = self._project(ctx, best, final)
+            best, kept = self._project(ctx, best, final)
             projections += 1
+            accepted += kept
         ctx.extras = {"steps_mean": float(steps.float().mean()), "initialised": int((best_dist < float("inf")).sum()),
-                      "projections": projections}
+                      "projections": projections, "projections_kept": accepted}
         return best

@@ -182,7 +182,53 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 }
                 for b in budgets
             }}
+    if args.basar_queries:
+        out["basar"] = {victim: basar_from_shards(args, victim) for victim in args.victims}
     save(args, out)
+
+
+def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[str, Any]:
+    """BASAR's l2 / bone-length / acceleration deviations (and others) of the samples it fooled."""
+    from skelrobust.data import load_dataset
+    from skelrobust.metrics import imperceptibility
+
+    metrics = {k: v.numpy() for k, v in imperceptibility(clean, adversarial, load_dataset("synthetic", "test").layout).items()}
+    fooled = first > 0
+    summary = {}
+    for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
+        v = metrics[key][fooled]
+        summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
+                        "ci95_mean": interval(v)}
+    return {"success_rate": float(fooled.mean()), "success_rate_ci95": interval(fooled.astype(float)),
+            "fooled_inside_linf_budget": metrics["linf"][fooled].tolist(), "deviations_of_successful": summary}
+
+
+def basar_from_shards(args: argparse.Namespace, victim: str) -> dict[str, Any]:
+    """BASAR's figures from the finished batches of its runner folder (clean motions from the attack set)."""
+    import torch
+
+    from skelrobust.data import load_dataset
+
+    folder = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{args.basar_queries}-n{args.n_samples}"
+    parts = []
+    for path in sorted((folder / "shards").glob("batch_*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            parts.append({k: z[k] for k in ("adversarial", "first_success_query", "queries", "extras", "seconds")})
+    indices = np.asarray(json.loads((folder / "attack_set.json").read_text())["indices"])
+    adversarial = np.concatenate([p["adversarial"] for p in parts])
+    clean = load_dataset("synthetic", "test").data[indices[: adversarial.shape[0]]]
+    first = np.concatenate([p["first_success_query"] for p in parts])
+    cell = basar_deviations(torch.from_numpy(np.ascontiguousarray(clean)), torch.from_numpy(adversarial), first)
+    linf = np.asarray(cell.pop("fooled_inside_linf_budget"))
+    cell.update({
+        "n_samples": int(first.size), "l2_budget_given": args.basar_l2, "max_queries": args.basar_queries,
+        "fooled_and_inside_protocol_linf_budget": float((linf <= args.eps + 1e-6).sum() / max(first.size, 1)),
+        "protocol_linf_budget": args.eps,
+        "queries_mean": float(np.concatenate([p["queries"] for p in parts]).mean()),
+        "attack_seconds": float(sum(float(p["seconds"]) for p in parts)),
+        "extras": [json.loads(str(p["extras"])) for p in parts],
+    })
+    return cell
 
 
 def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -274,6 +320,7 @@ def main() -> None:
     parser.add_argument("--max-queries", type=int, default=500)
     parser.add_argument("--eps", type=float, default=0.03, help="linf protocol budget of the synthetic set (m)")
     parser.add_argument("--basar-l2", type=float, default=100.0, help="l2 budget given to basar (large: unbounded search)")
+    parser.add_argument("--basar-queries", type=int, default=None, help="summary: also summarise the basar folder run with this --max-queries")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=None, help="runner folders (resumable); default a temporary folder")
