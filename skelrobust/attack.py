@@ -25,6 +25,7 @@ from torch import nn
 from .adapters import person_present
 from .errors import BudgetViolationError, ConfigError, ThreatModelError, UnsupportedError
 from .layouts import SkeletonLayout
+from .query import QueryOracle
 from .registry import Registry
 
 
@@ -215,7 +216,7 @@ class AttackContext:
         labels: torch.Tensor | None,
         target: torch.Tensor | None,
         model: nn.Module | None,
-        oracle: Callable[[torch.Tensor], torch.Tensor] | None,
+        oracle: QueryOracle | None,
         generator: torch.Generator,
         sample_ids: Sequence[str] | None,
     ) -> None:
@@ -260,27 +261,50 @@ class AttackContext:
         """Target labels ``(N,)`` in targeted mode, else None."""
         return self._target
 
-    def query(self, x_adv: torch.Tensor) -> torch.Tensor:
-        """Ask the oracle (query attacks only); counts one query per sample."""
+    def query(self, x_adv: torch.Tensor, owners: torch.Tensor | None = None) -> torch.Tensor:
+        """Ask the oracle (query attacks only): scores ``(K, classes)`` or top-1 labels ``(K,)``.
+
+        ``owners`` ``(K,)`` names the sample each row is charged to (default: one row per sample). The
+        oracle counts and caps the queries (:class:`skelrobust.query.QueryOracle`); :attr:`queries` mirrors it.
+        """
         if self._oracle is None:
             raise ThreatModelError(f"{self.attack.name}: threat model {self.attack.threat.value!r} grants no queries")
-        self.queries += 1
-        return self._oracle(x_adv)
+        try:
+            return self._oracle(x_adv, owners)
+        finally:
+            self.queries = self._oracle.counts
+
+    @property
+    def queries_left(self) -> torch.Tensor:
+        """Queries each sample may still make ``(N,)`` (query attacks only)."""
+        if self._oracle is None:
+            raise ThreatModelError(f"{self.attack.name}: threat model {self.attack.threat.value!r} grants no queries")
+        return self._oracle.remaining
+
+    @property
+    def max_queries(self) -> int:
+        """The per-sample query budget (query attacks only)."""
+        if self._oracle is None:
+            raise ThreatModelError(f"{self.attack.name}: threat model {self.attack.threat.value!r} grants no queries")
+        return self._oracle.max_queries
 
     # --- helpers every iterative attack needs ------------------------------------------------------
-    def project(self, x_adv: torch.Tensor) -> torch.Tensor:
+    def project(self, x_adv: torch.Tensor, owners: torch.Tensor | None = None) -> torch.Tensor:
         """``x_adv`` mapped onto the feasible set: masks, constraint projections, then the budget (last).
 
         With constraints whose ``rounds`` exceeds 1, (constraint projections, budget projection) alternate
-        that many times; the budget projection always ends the sequence.
+        that many times; the budget projection always ends the sequence. ``owners`` ``(K,)``: the sample
+        of each row when ``x_adv`` holds several candidates per sample (query attacks).
         """
-        delta = (x_adv - self.x) * self.mask
+        x = self.x if owners is None else self.x[owners]
+        mask = self.mask if owners is None else self.mask[owners]
+        delta = (x_adv - x) * mask
         rounds = max((int(c.rounds) for c in self.constraints), default=1)
         for _ in range(rounds):
             for constraint in self.constraints:
-                delta = constraint.project(delta, self.x, self.layout, mask=self.mask) * self.mask
-            delta = self.budget.project(delta) * self.mask
-        return self.x + delta
+                delta = constraint.project(delta, x, self.layout, mask=mask) * mask
+            delta = self.budget.project(delta) * mask
+        return x + delta
 
     def random_start(self) -> torch.Tensor:
         """A feasible random point around ``x`` (uniform in the budget, then projected)."""
@@ -400,7 +424,7 @@ class Attack(ABC):
         layout: SkeletonLayout,
         model: nn.Module | None = None,
         target: torch.Tensor | None = None,
-        oracle: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        oracle: QueryOracle | None = None,
         generator: torch.Generator | None = None,
         sample_ids: Sequence[str] | None = None,
     ) -> AttackOutput:
@@ -412,7 +436,8 @@ class Attack(ABC):
             layout: Layout of ``x``.
             model: Victim (white-box) or surrogate (transfer).
             target: Target labels ``(N,)`` for a targeted attack.
-            oracle: Query function (query attacks).
+            oracle: A fresh :class:`~skelrobust.query.QueryOracle` of the victim (query attacks); this call
+                starts it, so its counts are this batch's queries.
             generator: Seeded generator for random starts and sampling.
             sample_ids: Dataset ids of the batch.
         """
@@ -433,6 +458,8 @@ class Attack(ABC):
             self, x, layout=layout, labels=labels, target=target, model=model, oracle=oracle,
             generator=generator, sample_ids=sample_ids,
         )
+        if oracle is not None:
+            self._start_oracle(oracle, ctx)
         was_training = model.training if model is not None else False
         if model is not None:
             model.eval()
@@ -452,7 +479,7 @@ class Attack(ABC):
             adversarial=adversarial,
             iterations=ctx.iterations,
             gradient_evaluations=ctx.gradient_evaluations,
-            queries=ctx.queries,
+            queries=oracle.counts if oracle is not None else ctx.queries,
             final_loss=final_loss.detach().float().cpu(),
             extras=ctx.extras,
         )
@@ -467,8 +494,30 @@ class Attack(ABC):
             raise ThreatModelError(f"attack {self.name!r} ({threat.value}) needs a model")
         if threat is ThreatModel.QUERY and (oracle is None or model is not None):
             raise ThreatModelError(f"attack {self.name!r} is query-based: it gets an oracle and no model")
+        if oracle is not None and threat is not ThreatModel.QUERY:
+            raise ThreatModelError(f"attack {self.name!r} ({threat.value}) gets no query oracle")
+        if oracle is not None and not isinstance(oracle, QueryOracle):
+            raise ThreatModelError(f"attack {self.name!r}: the oracle must be a skelrobust.query.QueryOracle, got {type(oracle).__name__}")
+        if oracle is not None and oracle.started:
+            raise ThreatModelError(f"attack {self.name!r}: the query oracle already served a batch; build a new one per batch")
         if threat is not ThreatModel.HARD_NO_BOX and labels is None:
             raise ThreatModelError(f"attack {self.name!r} ({threat.value}) needs the true labels")
+
+    def _start_oracle(self, oracle: QueryOracle, ctx: AttackContext) -> None:
+        """Bind the oracle to this batch: success is judged against the labels (or targets), feasibility
+        against the budget and masks, so its first-success record is independent of the attack."""
+
+        def success(pred: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
+            if ctx.target is not None:
+                return pred == ctx.target.to(pred.device)[owners]
+            return pred != ctx.labels.to(pred.device)[owners]
+
+        def feasible(x_query: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
+            delta = x_query.to(ctx.x.dtype) - ctx.x[owners]
+            inside_mask = (delta * ~ctx.mask[owners]).flatten(1).abs().amax(dim=1) == 0
+            return inside_mask & (ctx.budget.size(delta) <= 1 + 1e-4)
+
+        oracle.start(ctx.x.shape[0], success=success, feasible=feasible)
 
     def _verify(self, adversarial: torch.Tensor, ctx: AttackContext) -> None:
         delta = adversarial - ctx.x

@@ -56,6 +56,7 @@ from .errors import ConfigError, LayoutMismatchError, UnsupportedError
 from .io import atomic_path, atomic_write_json, atomic_write_text
 from .metrics import imperceptibility, metric_units, summarize
 from .provenance import RESULTS_SCHEMA_VERSION, provenance
+from .query import QueryOracle, check_max_queries, query_access, query_summary
 from .registry import is_object_spec, load_object
 from .results import cell_summary, error_summary, format_table, jsonable, sample_records
 from .version import __version__
@@ -77,6 +78,8 @@ GENERATION_FILE = "generation.npz"
 _OUTPUTS = (RESULTS_FILE, SAMPLES_FILE, ADVERSARIAL_FILE, ATTACK_SET_FILE, STATE_FILE, GENERATION_FILE)
 #: Per-batch bookkeeping kept in GENERATION_FILE once the shards are gone (the clips are in ADVERSARIAL_FILE).
 _BOOKKEEPING = ("iterations", "gradient_evaluations", "queries", "final_loss")
+#: Bookkeeping only some threat models have (query attacks: the oracle's first fooling query per sample).
+_OPTIONAL_BOOKKEEPING = ("first_success_query",)
 #: What to do about a damaged run file that cannot be recomputed in place.
 _REBUILD = "rerun the same `skelrobust run` command to rebuild it (finished work is reused), or add --overwrite to start afresh"
 
@@ -113,6 +116,7 @@ class RunConfig:
             gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
         eps_source: Where ``eps`` came from (filled in by :func:`resolve_config`: ``--eps``, the attack's
             protocol entry, or the dataset's protocol budget, :func:`skelrobust.config.protocol_budget`).
+        max_queries: Oracle queries per sample (query attacks only; default from benchmark.yaml).
     """
 
     attack: str
@@ -139,6 +143,7 @@ class RunConfig:
     selection: str | None = None
     order: str | None = None
     eps_source: str | None = None
+    max_queries: int | None = None
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
@@ -206,6 +211,8 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         if getattr(resolved, name) not in allowed:
             raise ConfigError(f"--{name} must be correct or all, got {getattr(resolved, name)!r}" if name == "selection"
                               else f"--order must be seeded or file, got {resolved.order!r}")
+    if resolved.max_queries is not None:
+        check_max_queries(resolved.max_queries)
     unused = sorted(set(resolved.defense_options) - set(resolved.defenses))
     if unused:
         raise ConfigError(f"options given for defense(s) {', '.join(unused)} that are not in --defense")
@@ -246,7 +253,7 @@ def build_attack(cfg: RunConfig, unit: str) -> Attack:
     """Instantiate the attack of a resolved config (protocol options, then ``attack_options``)."""
     cls = attack_class(cfg.attack)
     per_attack = protocol.attack_config(cfg.attack) if not is_object_spec(cfg.attack) else {}
-    options = {k: v for k, v in per_attack.items() if k not in ("eps", "norm", "steps", "targeted", "n_samples", "seed", "batch_size")}
+    options = {k: v for k, v in per_attack.items() if k not in ("eps", "norm", "steps", "targeted", "n_samples", "seed", "batch_size", "max_queries")}
     options.update(cfg.attack_options)
     reserved = sorted(set(options) & {"eps", "norm", "steps", "compat", "unit"})
     if reserved:
@@ -417,7 +424,8 @@ class RunDirectory:
         so a rerun in this folder still evaluates without attacking again.
         """
         if shards is not None and not keep_shards:
-            arrays: dict[str, np.ndarray] = {k: np.concatenate([sh[k] for sh in shards]) for k in _BOOKKEEPING}
+            kept = [*_BOOKKEEPING, *(k for k in _OPTIONAL_BOOKKEEPING if k in shards[0])]
+            arrays: dict[str, np.ndarray] = {k: np.concatenate([sh[k] for sh in shards]) for k in kept}
             arrays["batch_sizes"] = np.array([len(sh["iterations"]) for sh in shards], dtype=np.int64)
             arrays["batch_seconds"] = np.array([float(sh["seconds"]) for sh in shards], dtype=np.float64)
             arrays["batch_extras"] = np.array([str(sh["extras"]) for sh in shards], dtype=str)
@@ -495,7 +503,7 @@ class RunDirectory:
         if batch >= len(sizes) or int(sizes[batch]) != size:
             return None
         start = int(sizes[:batch].sum())
-        shard = {k: gen[k][start : start + size] for k in _BOOKKEEPING}
+        shard = {k: gen[k][start : start + size] for k in (*_BOOKKEEPING, *_OPTIONAL_BOOKKEEPING) if k in gen}
         shard.update(adversarial=adversarial[start : start + size], seconds=gen["batch_seconds"][batch],
                      extras=gen["batch_extras"][batch])
         return shard
@@ -517,17 +525,27 @@ def _attack_batch(
     layout: Any,
     generator: torch.Generator,
     sample_ids: list[str],
+    max_queries: int | None = None,
 ) -> dict[str, Any]:
-    """Run the attack on one batch with exactly its threat model's access; numpy results."""
+    """Run the attack on one batch with exactly its threat model's access; numpy results.
+
+    A query attack gets a fresh :class:`~skelrobust.query.QueryOracle` of the oracle victim; its queries and
+    first successful query per sample are read from that oracle, not from the attack's output.
+    """
     threat = attack.threat
     kwargs: dict[str, Any] = {"layout": layout, "generator": generator, "sample_ids": sample_ids, "target": targets}
     if roles.attacked is not None:  # white-box and transfer
         kwargs["model"] = models[roles.attacked]
+    oracle = None
     if roles.oracle is not None:  # query
-        kwargs["oracle"] = _oracle(models[roles.oracle])
+        if max_queries is None:
+            raise ConfigError(f"attack {attack.name!r} is a query attack: give --max-queries")
+        oracle = QueryOracle(models[roles.oracle], max_queries=max_queries, feedback=str(getattr(attack, "feedback", "scores")), name=roles.oracle)
+        kwargs["oracle"] = oracle
     start = time.perf_counter()
     out = attack(x, None if threat is ThreatModel.HARD_NO_BOX else labels, **kwargs)
     seconds = time.perf_counter() - start
+    queried = {} if oracle is None else {"queries": oracle.counts.numpy().astype(np.int64), "first_success_query": oracle.first_success.numpy().astype(np.int64)}
     return {
         "adversarial": out.adversarial.detach().cpu().numpy().astype(np.float32),
         "iterations": out.iterations.cpu().numpy().astype(np.int64),
@@ -536,17 +554,15 @@ def _attack_batch(
         "final_loss": out.final_loss.cpu().numpy().astype(np.float64),
         "seconds": np.array(seconds),
         "extras": np.array(json.dumps(jsonable(out.extras), default=str)),
+        **queried,
     }
 
 
-def _oracle(victim: Victim) -> Any:
-    """The query interface of a victim: softmax scores, no gradients."""
-
-    def oracle(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.softmax(victim(x), dim=1)
-
-    return oracle
+def per_attack_max_queries(cfg: RunConfig) -> int | None:
+    """The protocol's query budget for the attack: its ``attacks`` entry, else ``defaults.max_queries``."""
+    per_attack = protocol.attack_config(cfg.attack) if not is_object_spec(cfg.attack) else {}
+    value = per_attack.get("max_queries", protocol.defaults().get("max_queries"))
+    return None if value is None else int(value)
 
 
 def run_benchmark(
@@ -570,6 +586,7 @@ def run_benchmark(
     device = torch.device(cfg.device)
     dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
+    cfg = replace(cfg, max_queries=query_access(attack.threat is ThreatModel.QUERY, cfg.attack, cfg.surrogate, cfg.max_queries, per_attack_max_queries(cfg)))
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     cfg = default_selection(cfg)
     roles = resolve_roles(attack.threat, cfg)
@@ -604,6 +621,7 @@ def run_benchmark(
         "selection": cfg.selection,
         "order": cfg.order,
         "device": device.type,
+        "max_queries": cfg.max_queries,
     }
     key = _config_hash(generation)
     run_dir = RunDirectory(output)
@@ -627,6 +645,11 @@ def run_benchmark(
 
     t0 = time.perf_counter()
     results, records = _evaluate(cfg, attack, roles, models, defenses, dataset, attack_set, clean, adversarial, shards)
+    if cfg.max_queries is not None:  # query attacks: the oracle's own counts, never the attack's report
+        first = np.concatenate([s["first_success_query"] for s in shards])
+        results["query"] = query_summary(np.concatenate([s["queries"] for s in shards]), first, cfg.max_queries, str(getattr(attack, "feedback", "scores")))
+        for record, value in zip(records, first.tolist()):
+            record["first_success_query"] = int(value)
     evaluation_seconds = time.perf_counter() - t0
 
     results["timing"] = {
@@ -697,7 +720,7 @@ def _generate(
             generator = torch.Generator(device=device).manual_seed(batch_seed(int(cfg.seed or 0), b))
             shard = _attack_batch(
                 attack, x, labels, targets, roles=roles, models=models, layout=dataset.layout,
-                generator=generator, sample_ids=attack_set.sample_ids[start:stop],
+                generator=generator, sample_ids=attack_set.sample_ids[start:stop], max_queries=cfg.max_queries,
             )
             run_dir.save_shard(b, key, shard)
             shards[b] = shard

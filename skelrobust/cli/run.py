@@ -27,6 +27,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default: the dataset's protocol budget in benchmark.yaml).")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default=None, help="Budget norm (default linf).")
 @click.option("--steps", type=int, default=None, help="Attack iterations (default 200).")
+@click.option("--max-queries", type=int, default=None, help="Query attacks: oracle queries per sample (default from benchmark.yaml: 1000).")
 @click.option("--n-samples", type=int, default=None, help="Attack-set size (default from benchmark.yaml: 496).")
 @click.option("--seed", type=int, default=None, help="Seed of the attack set and of every batch (default 0).")
 @click.option("--batch-size", type=int, default=None, help="Samples per batch (default 32).")
@@ -48,7 +49,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 def run_command(
     attack: str, victims: tuple[str, ...], surrogate: str | None, dataset: str, root: str | None,
     dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
-    n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
+    max_queries: int | None, n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, preset: str | None, victim_config: tuple[str, ...],
     victim_checkpoints: tuple[str, ...],
     selection: str | None, order: str | None, output: str, resume: bool, keep_shards: bool, as_json: bool, quiet: bool,
@@ -90,6 +91,7 @@ def run_command(
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
         victim_preset=preset, victim_config=parse_assignments(victim_config, "--config"),
+        max_queries=max_queries,
     )
     results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet, keep_shards=keep_shards)
     if as_json:

@@ -5,6 +5,8 @@ Each attack is built with few steps and checked for: shape and dtype, the budget
 seeded generator, targeted mode (or UnsupportedError), and a behavioural effect (adversarial accuracy below
 clean accuracy). Access follows each attack's threat model; attacks with ``needs_training_data`` are
 prepared on a tiny random-but-valid SkeletonDataset. Per-attack speed options go in ``FAST_OPTIONS``.
+Query attacks get a fresh :class:`~skelrobust.query.QueryOracle` of ``QUERIES`` queries per sample (their
+budget instead of ``steps``) and must refuse a norm they do not support with UnsupportedError.
 """
 
 from __future__ import annotations
@@ -20,23 +22,33 @@ from skelrobust.attack import ATTACKS, Attack, Masks, ThreatModel, create_attack
 from skelrobust.data import SkeletonDataset
 from skelrobust.errors import UnsupportedError
 from skelrobust.layouts import get_layout
+from skelrobust.query import QueryOracle
 from skelrobust.victim import Victim
 
 LAYOUT = get_layout("ntu25")
 NAMES = ATTACKS.names()
 STEPS = 5
+#: Queries per sample of query attacks (their budget in place of STEPS); STRONG_QUERIES for behavioural tests.
+QUERIES, STRONG_QUERIES = 40, 120
 
 #: Options that keep an attack's test run small (e.g. fewer posterior samples); merged into every build.
 FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "tasar": {"num_heads": 2, "num_samples": 2, "head_epochs": 1, "tvar_bandwidths": 3, "progress": False, "cache": False},
+    "bo": {"q": 8, "initial": 8, "raw_samples": 16, "refine_steps": 2, "fit_maxiter": 10},
 }
 
-#: Options for the behavioural tests (eps 0.2, 10 steps): SMART's fixed 0.01-per-frame step is too short there.
-STRONG_OPTIONS: dict[str, dict[str, Any]] = {"smart": {"step_size": 0.05}}
+#: Options for the behavioural tests (eps 0.2, 10 steps): SMART's fixed 0.01-per-frame step is too short there;
+#: BASAR is a minimal-perturbation attack with no budget of its own, so it gets an l2 budget that holds its search.
+STRONG_OPTIONS: dict[str, dict[str, Any]] = {"smart": {"step_size": 0.05}, "basar": {"norm": "l2", "eps": 50.0}}
 
 
 def build(name: str, **kwargs: Any) -> Attack:
     options = {"steps": STEPS, "eps": 0.05, **FAST_OPTIONS.get(name, {}), **kwargs}
+    norms = getattr(ATTACKS.get(name), "norms", ("linf", "l2"))
+    if options.get("norm", "linf") not in norms:
+        with pytest.raises(UnsupportedError, match=str(options["norm"])):
+            create_attack(name, **options)
+        pytest.skip(f"{name} supports only {norms}")
     return create_attack(name, **options)
 
 
@@ -64,14 +76,14 @@ def batch(tiny_victim: Victim, canonical_batch: tuple[torch.Tensor, torch.Tensor
 
 def run_attack(
     attack: Attack, victim: nn.Module, x: torch.Tensor, y: torch.Tensor, train: SkeletonDataset, *,
-    target: torch.Tensor | None = None, seed: int = 0,
+    target: torch.Tensor | None = None, seed: int = 0, queries: int = QUERIES,
 ):
     """Prepare and call ``attack`` with exactly the access its threat model grants."""
     threat = attack.threat
     model = victim if threat in (ThreatModel.WHITE_BOX, ThreatModel.TRANSFER) else None
     attack.prepare(model=model, train_data=train if attack.needs_training_data else None, layout=LAYOUT, device=x.device)
     labels = None if threat is ThreatModel.HARD_NO_BOX else y
-    oracle = (lambda z: victim(z)) if threat is ThreatModel.QUERY else None
+    oracle = QueryOracle(victim, max_queries=queries, feedback=attack.feedback) if threat is ThreatModel.QUERY else None
     ids = [f"b{i}" for i in range(x.shape[0])]
     return attack(
         x, labels, layout=LAYOUT, model=model, target=target, oracle=oracle,
@@ -94,7 +106,10 @@ def test_shape_dtype_budget_and_bookkeeping(name, norm, eps, tiny_victim, batch,
     n = x.shape[0]
     for field in (out.iterations, out.gradient_evaluations, out.queries, out.final_loss):
         assert field.shape == (n,)
-    assert (out.iterations <= STEPS).all()
+    if out.queries.any():
+        assert (out.queries <= QUERIES).all() and (out.gradient_evaluations == 0).all()
+    else:
+        assert (out.iterations <= STEPS).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -152,12 +167,12 @@ def test_deterministic_under_seed(name, tiny_victim, batch, train_split) -> None
 def test_targeted_mode(name, tiny_victim, batch, train_split) -> None:
     x, y = batch
     target = (y + 1) % 5
-    attack = build(name, eps=0.2, steps=10, **STRONG_OPTIONS.get(name, {}))
+    attack = build(name, **{"eps": 0.2, "steps": 10, **STRONG_OPTIONS.get(name, {})})
     if not attack.supports_targeted:
         with pytest.raises(UnsupportedError, match="targeted"):
             run_attack(attack, tiny_victim, x, y, train_split, target=target)
         return
-    out = run_attack(attack, tiny_victim, x, y, train_split, target=target)
+    out = run_attack(attack, tiny_victim, x, y, train_split, target=target, queries=STRONG_QUERIES)
     with torch.no_grad():
         before = tiny_victim(x).log_softmax(1).gather(1, target[:, None])
         after = tiny_victim(out.adversarial).log_softmax(1).gather(1, target[:, None])
@@ -167,9 +182,9 @@ def test_targeted_mode(name, tiny_victim, batch, train_split) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_adversarial_accuracy_below_clean(name, tiny_victim, batch, train_split) -> None:
     x, y = batch  # clean accuracy is 1 by construction
-    attack = build(name, eps=0.2, steps=10, **STRONG_OPTIONS.get(name, {}))
+    attack = build(name, **{"eps": 0.2, "steps": 10, **STRONG_OPTIONS.get(name, {})})
     for seed in range(3):  # stochastic attacks get three tries
-        out = run_attack(attack, tiny_victim, x, y, train_split, seed=seed)
+        out = run_attack(attack, tiny_victim, x, y, train_split, seed=seed, queries=STRONG_QUERIES)
         with torch.no_grad():
             acc = (tiny_victim(out.adversarial).argmax(1) == y).float().mean()
         if acc < 1.0:

@@ -134,7 +134,7 @@ def test_output_that_is_a_file_or_under_a_file_is_one_line(data_dir: Path, tmp_p
     blocker.write_text("not a folder")
     for output in (blocker, blocker / "run"):
         code, text = _cli("run", "--attack", spec("SignStep"), "--victim", spec("victim_a"), "--dataset", "npz",
-                          "--root", str(data_dir), "--steps", "1", "--n-samples", "4", "--device", "cpu",
+                          "--root", str(data_dir), "--eps", "0.1", "--steps", "1", "--n-samples", "4", "--device", "cpu",
                           "--output", str(output), "--quiet")
         line = _one_line_error(text)
         assert code == 1 and f"{blocker} is a file, not a folder" in line

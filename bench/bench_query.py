@@ -1,0 +1,356 @@
+"""Query attacks on the zoo: success against queries for bo, random-search and square, and BASAR's deviations.
+
+Part ``curves`` runs ``bo``, ``random-search`` and ``square`` through the runner (same seed, so the same attack
+set per victim: a paired comparison) at one budget and ``--max-queries``, and reports per attack and victim:
+
+* the success rate within 100, 200, ... queries (a sample succeeds at the oracle's first feasible fooling
+  query, :attr:`skelrobust.query.QueryOracle.first_success`), with 95 % bootstrap intervals;
+* the median queries of the successful samples (bootstrap interval), and the success rate of the returned
+  examples as the runner judges them;
+* paired differences bo - random-search in success within each budget (bootstrap interval over samples);
+* BO's own overhead per round (GP fit + acquisition) from the attack's extras.
+
+Part ``basar`` runs ``basar`` (decision-based) with a large l2 budget (so the budget projection does not
+interfere with its minimal-perturbation search) and reports its success, the l2 / bone-length /
+acceleration deviations of its adversarial examples (BASAR's metrics, from :func:`skelrobust.metrics.imperceptibility`),
+and how many of them fall inside the protocol budget.
+
+Part ``summary`` recomputes the ``curves`` figures from the finished batches in ``--work`` without running
+anything (for a bench that was cut short; ``n_samples`` then says how many finished).
+
+Part ``overhead`` times BO's own work per round (a warm-started GP fit plus the qLogEI acquisition of q = 8
+candidates) for subspace dimensions 45 and 90, one GP or a batch of GPs (``--gps``), and 16 to 128 training
+points: wall seconds and this process's CPU seconds (on a shared machine the CPU time is the figure that does
+not depend on the other jobs; one thread).
+
+Each (attack, victim) cell is a runner folder under ``--work`` (resumable); the JSON is rewritten after
+every cell, so an interrupted bench keeps what it finished.
+
+    python bench/bench_query.py --part curves --victims ctrgcn --n-samples 64 --max-queries 200 --eps 0.03
+    python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 250
+    python bench/bench_query.py --part overhead
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BOOT = 2000
+
+
+def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[float] | None:
+    """95 % percentile bootstrap interval of ``stat`` over the samples (None when empty)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    draws = [stat(values[rng.integers(0, values.size, values.size)]) for _ in range(BOOT)]
+    return [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]
+
+
+def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from skelrobust.runner import RunConfig, run_benchmark
+
+    cfg = RunConfig(
+        attack=attack, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=args.max_queries,
+        eps=extra.pop("eps", args.eps), norm=extra.pop("norm", "linf"), seed=args.seed, batch_size=args.batch_size,
+        device="cpu", **extra,
+    )
+    folder = Path(args.work) / f"{attack}-{victim}-{cfg.norm}{cfg.eps}-q{args.max_queries}-n{args.n_samples}"
+    results = run_benchmark(cfg, folder, progress=False)
+    records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    return results, records
+
+
+def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    budgets = [b for b in (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
+    cells = out.setdefault("cells", {})
+    firsts: dict[tuple[str, str], np.ndarray] = {}
+    for victim in args.victims:
+        for attack in args.attacks:
+            t0 = time.perf_counter()
+            results, records = run_cell(attack, victim, args)
+            first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
+            firsts[(attack, victim)] = first
+            ok = first[first > 0]
+            extras = results["attack_extras"]
+            cell: dict[str, Any] = {
+                "n_samples": int(first.size),
+                "success_at": {
+                    str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
+                    for b in budgets
+                },
+                "queries_to_success_median": float(np.median(ok)) if ok.size else None,
+                "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
+                "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+                "returned_success_rate": results["white_box_success_rate"],
+                "queries_mean": results["query"]["queries_mean"],
+                "attack_seconds": results["timing"]["seconds"],
+                "cell_wall_seconds": time.perf_counter() - t0,
+                "imperceptibility_mean": {k: results["imperceptibility"].get(k) for k in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation")},
+            }
+            if attack == "bo":
+                rounds = sum(e.get("rounds", 0) for e in extras)
+                overhead = sum(e.get("gp_fit_seconds", 0) + e.get("acquisition_seconds", 0) for e in extras)
+                cell["bo_overhead"] = {
+                    "rounds": rounds,
+                    "seconds_per_round": overhead / max(rounds, 1),
+                    "seconds_per_round_per_sample": overhead / max(rounds, 1) / args.batch_size,
+                    "share_of_attack_time": overhead / max(results["timing"]["seconds"], 1e-9),
+                    "subspace_dim": extras[0].get("subspace_dim"), "trust_region": extras[0].get("trust_region"),
+                    "note": "one round = q candidates for every unfooled sample of a batch (one batched GP); "
+                    "per sample: divided by the batch size (fewer samples are active in late rounds, so this understates it)",
+                }
+            cells[f"{attack}/{victim}"] = cell
+            if attack != "bo" and ("bo", victim) in firsts:
+                bo = firsts[("bo", victim)]
+                if bo.size == first.size:
+                    out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {
+                        str(b): {
+                            "difference": float((((bo > 0) & (bo <= b)).astype(float) - ((first > 0) & (first <= b)).astype(float)).mean()),
+                            "ci95": interval(((bo > 0) & (bo <= b)).astype(float) - ((first > 0) & (first <= b)).astype(float)),
+                        }
+                        for b in budgets
+                    }
+            save(args, out)
+            print(f"[bench] {attack} on {victim}: " + ", ".join(f"{b}: {cell['success_at'][str(b)]['rate']:.3f}" for b in budgets), flush=True)
+
+
+def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Success against queries from the runner folders' finished shards (no attack is run).
+
+    For a bench cut short: every finished batch of every (attack, victim) folder counts; the paired
+    comparison uses the samples finished by both attacks (batches are in attack-set order, and the attack
+    set is the same for every attack of one victim).
+    """
+    budgets = [b for b in (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
+    cells = out.setdefault("cells", {})
+    firsts: dict[tuple[str, str], np.ndarray] = {}
+    for victim in args.victims:
+        for attack in args.attacks:
+            folder = Path(args.work) / f"{attack}-{victim}-linf{float(args.eps)}-q{args.max_queries}-n{args.n_samples}"
+            shards = sorted((folder / "shards").glob("batch_*.npz")) if (folder / "shards").is_dir() else []
+            parts = []
+            for path in shards:
+                with np.load(path, allow_pickle=False) as z:
+                    parts.append({"first": z["first_success_query"], "queries": z["queries"], "seconds": float(z["seconds"]),
+                                  "extras": json.loads(str(z["extras"]))})
+            if not parts:
+                continue
+            first = np.concatenate([p["first"] for p in parts]).astype(np.int64)
+            firsts[(attack, victim)] = first
+            ok = first[first > 0]
+            cell: dict[str, Any] = {
+                "n_samples": int(first.size),
+                "success_at": {
+                    str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
+                    for b in budgets
+                },
+                "queries_to_success_median": float(np.median(ok)) if ok.size else None,
+                "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
+                "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+                "queries_mean": float(np.concatenate([p["queries"] for p in parts]).mean()),
+                "attack_seconds": sum(p["seconds"] for p in parts),
+            }
+            if attack == "bo":
+                rounds = sum(p["extras"].get("rounds", 0) for p in parts)
+                spent = sum(p["extras"].get("gp_fit_seconds", 0) + p["extras"].get("acquisition_seconds", 0) for p in parts)
+                cell["bo_overhead"] = {
+                    "rounds": rounds, "seconds_per_round": spent / max(rounds, 1),
+                    "share_of_attack_time": spent / max(cell["attack_seconds"], 1e-9),
+                    "subspace_dim": [p["extras"].get("subspace_dim") for p in parts],
+                    "note": "one round = q = 8 candidates for every unfooled sample of a batch of 32 (one batched GP)",
+                }
+            cells[f"{attack}/{victim}"] = cell
+        bo = firsts.get(("bo", victim))
+        for attack in args.attacks:
+            other = firsts.get((attack, victim))
+            if attack == "bo" or bo is None or other is None:
+                continue
+            k = min(bo.size, other.size)
+            a, b_ = bo[:k], other[:k]
+            out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {"n_samples": int(k), **{
+                str(b): {
+                    "difference": float((((a > 0) & (a <= b)).astype(float) - ((b_ > 0) & (b_ <= b)).astype(float)).mean()),
+                    "ci95": interval(((a > 0) & (a <= b)).astype(float) - ((b_ > 0) & (b_ <= b)).astype(float)),
+                }
+                for b in budgets
+            }}
+    if args.basar_queries:
+        out["basar"] = {victim: basar_from_shards(args, victim) for victim in args.victims}
+    save(args, out)
+
+
+def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[str, Any]:
+    """BASAR's l2 / bone-length / acceleration deviations (and others) of the samples it fooled."""
+    from skelrobust.data import load_dataset
+    from skelrobust.metrics import imperceptibility
+
+    metrics = {k: v.numpy() for k, v in imperceptibility(clean, adversarial, load_dataset("synthetic", "test").layout).items()}
+    fooled = first > 0
+    summary = {}
+    for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
+        v = metrics[key][fooled]
+        summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
+                        "ci95_mean": interval(v)}
+    return {"success_rate": float(fooled.mean()), "success_rate_ci95": interval(fooled.astype(float)),
+            "fooled_inside_linf_budget": metrics["linf"][fooled].tolist(), "deviations_of_successful": summary}
+
+
+def basar_from_shards(args: argparse.Namespace, victim: str) -> dict[str, Any]:
+    """BASAR's figures from the finished batches of its runner folder (clean motions from the attack set)."""
+    import torch
+
+    from skelrobust.data import load_dataset
+
+    folder = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{args.basar_queries}-n{args.n_samples}"
+    parts = []
+    for path in sorted((folder / "shards").glob("batch_*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            parts.append({k: z[k] for k in ("adversarial", "first_success_query", "queries", "extras", "seconds")})
+    indices = np.asarray(json.loads((folder / "attack_set.json").read_text())["indices"])
+    adversarial = np.concatenate([p["adversarial"] for p in parts])
+    clean = load_dataset("synthetic", "test").data[indices[: adversarial.shape[0]]]
+    first = np.concatenate([p["first_success_query"] for p in parts])
+    cell = basar_deviations(torch.from_numpy(np.ascontiguousarray(clean)), torch.from_numpy(adversarial), first)
+    linf = np.asarray(cell.pop("fooled_inside_linf_budget"))
+    cell.update({
+        "n_samples": int(first.size), "l2_budget_given": args.basar_l2, "max_queries": args.basar_queries,
+        "fooled_and_inside_protocol_linf_budget": float((linf <= args.eps + 1e-6).sum() / max(first.size, 1)),
+        "protocol_linf_budget": args.eps,
+        "queries_mean": float(np.concatenate([p["queries"] for p in parts]).mean()),
+        "attack_seconds": float(sum(float(p["seconds"]) for p in parts)),
+        "extras": [json.loads(str(p["extras"])) for p in parts],
+    })
+    return cell
+
+
+def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    import torch
+
+    from skelrobust.data import load_dataset
+    from skelrobust.metrics import imperceptibility
+
+    layout = load_dataset("synthetic", "test").layout
+    cells = out.setdefault("basar", {})
+    for victim in args.victims:
+        results, records = run_cell("basar", victim, args, eps=args.basar_l2, norm="l2", attack_options={"stop_inside_budget": False})
+        run_dir = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{args.max_queries}-n{args.n_samples}"
+        with np.load(run_dir / "adversarial.npz") as z:
+            clean, adv = torch.from_numpy(z["clean"]), torch.from_numpy(z["adversarial"])
+        metrics = {k: v.numpy() for k, v in imperceptibility(clean, adv, layout).items()}
+        first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
+        fooled = first > 0
+        summary = {}
+        for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
+            v = metrics[key][fooled]
+            summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
+                            "ci95_mean": interval(v)}
+        cells[victim] = {
+            "n_samples": int(first.size),
+            "l2_budget_given": args.basar_l2,
+            "success_rate": float(fooled.mean()),
+            "success_rate_ci95": interval(fooled.astype(float)),
+            "returned_success_rate": results["white_box_success_rate"],
+            "returned_inside_protocol_linf_budget": float((fooled & (metrics["linf"] <= args.eps + 1e-6)).mean()),
+            "protocol_linf_budget": args.eps,
+            "queries_mean": results["query"]["queries_mean"],
+            "deviations_of_successful": summary,
+            "extras": results["attack_extras"],
+            "attack_seconds": results["timing"]["seconds"],
+        }
+        save(args, out)
+        print(f"[bench] basar on {victim}: success {fooled.mean():.3f}, l2 median {summary['l2']['median']}", flush=True)
+
+
+def overhead(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """BO's own cost per round (GP fit + qLogEI acquisition of q = 8) on synthetic data, by dimension and batch."""
+    import torch
+
+    from skelrobust.attack import create_attack
+    from skelrobust.attacks.bo import _fit
+
+    attack = create_attack("bo")
+    gen = torch.Generator().manual_seed(0)
+    rows_out = out.setdefault("overhead", [])
+    for d in (45, 90):
+        for b in args.gps:
+            for n in (16, 64, 128):
+                u = torch.rand(b, n, d, dtype=torch.float64, generator=gen)
+                y = (torch.sin(6 * u[..., :4]).sum(-1) + 0.05 * torch.randn(b, n, dtype=torch.float64, generator=gen))[..., None]
+                warm: dict[str, torch.Tensor] = {}
+                _fit(u, y, attack.fit_maxiter, warm, torch.arange(b), b)  # first fit (cold), then timed warm fits
+                times_fit, times_acq, cpu = [], [], []
+                for _ in range(args.repeats):
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    model = _fit(u, y, attack.fit_maxiter, warm, torch.arange(b), b)
+                    t1 = time.perf_counter()
+                    lb = torch.zeros(b, d, dtype=torch.float64)
+                    attack._acquire(model, y, lb, lb + 1, attack.q, gen)
+                    times_fit.append(t1 - t0)
+                    times_acq.append(time.perf_counter() - t1)
+                    cpu.append(time.process_time() - c0)
+                row = {"dim": d, "gps_in_batch": b, "train_points": n, "q": attack.q,
+                       "fit_seconds": float(np.median(times_fit)), "acquisition_seconds": float(np.median(times_acq)),
+                       "round_cpu_seconds": float(np.median(cpu))}
+                row["round_seconds"] = row["fit_seconds"] + row["acquisition_seconds"]
+                row["round_seconds_per_gp"] = row["round_seconds"] / b
+                row["round_cpu_seconds_per_gp"] = row["round_cpu_seconds"] / b
+                rows_out.append(row)
+                save(args, out)
+                print(f"[bench] d={d} b={b} n={n}: {row['round_seconds']:.3f} s per round ({row['round_cpu_seconds']:.3f} CPU s), "
+                      f"{row['round_seconds_per_gp']:.3f} s per GP", flush=True)
+
+
+def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    from skelrobust.io import atomic_write_json
+
+    atomic_write_json(Path(args.output), out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["curves", "basar", "overhead", "summary"], default="curves")
+    parser.add_argument("--repeats", type=int, default=3, help="overhead: timed rounds per setting (median)")
+    parser.add_argument("--gps", default="1,32", help="overhead: GPs fitted together (samples of a batch)")
+    parser.add_argument("--victims", default="ctrgcn,skateformer,stgcn")
+    parser.add_argument("--attacks", default="bo,random-search,square")
+    parser.add_argument("--n-samples", type=int, default=64)
+    parser.add_argument("--max-queries", type=int, default=500)
+    parser.add_argument("--eps", type=float, default=0.03, help="linf protocol budget of the synthetic set (m)")
+    parser.add_argument("--basar-l2", type=float, default=100.0, help="l2 budget given to basar (large: unbounded search)")
+    parser.add_argument("--basar-queries", type=int, default=None, help="summary: also summarise the basar folder run with this --max-queries")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default=None, help="runner folders (resumable); default a temporary folder")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    args.victims = [v for v in args.victims.split(",") if v]
+    args.attacks = [a for a in args.attacks.split(",") if a]
+    args.gps = [int(b) for b in args.gps.split(",") if b]
+    args.work = args.work or tempfile.mkdtemp(prefix="bench-query-")
+    args.output = args.output or f"bench/results/query_{args.part}_synthetic.json"
+    import torch
+
+    torch.set_num_threads(1)
+    out: dict[str, Any] = {
+        "part": args.part, "dataset": "synthetic", "eps_linf": args.eps, "max_queries": args.max_queries,
+        "n_samples": args.n_samples, "seed": args.seed, "batch_size": args.batch_size, "victims": args.victims,
+        "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg()),
+        "command": "python bench/bench_query.py " + " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if k not in ("work", "output")),
+    }
+    {"curves": curves, "basar": basar, "overhead": overhead, "summary": summary}[args.part](args, out)
+    out["load_average_at_end"] = list(os.getloadavg())
+    save(args, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Query attacks beyond the contract: the motion subspace, the margin, BO's loop, Square's schedule, BASAR's projection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from skelrobust.attack import AttackContext, create_attack
+from skelrobust.errors import ConfigError, UnsupportedError
+from skelrobust.kinematics import project_to_manifold
+from skelrobust.layouts import get_layout
+from skelrobust.metrics import imperceptibility
+from skelrobust.query import QueryOracle
+from skelrobust.query_attack import margin
+from skelrobust.attacks.square import square_fraction
+from skelrobust.subspace import MotionSubspace
+
+LAYOUT = get_layout("ntu25")
+
+
+def _context(x: torch.Tensor, y: torch.Tensor, eps: float = 0.1, norm: str = "linf", target=None) -> AttackContext:
+    attack = create_attack("random-search", eps=eps, norm=norm)
+    return AttackContext(attack, x, layout=LAYOUT, labels=y, target=target, model=None, oracle=None,
+                         generator=torch.Generator().manual_seed(0), sample_ids=None)
+
+
+def test_subspace_dimension_smoothness_and_feasibility(canonical_batch) -> None:
+    x, y = canonical_batch  # person 1 absent in samples 0-1, frames 12+ padded in sample 2
+    ctx = _context(x, y, eps=0.1)
+    space = MotionSubspace(ctx, frequencies=3)
+    assert space.dim == 3 * len(LAYOUT.parts) * 3 * 2  # coordinates x parts x frequencies x person slots
+    owners = torch.tensor([0, 2, 3])
+    z = torch.rand(3, space.dim, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    adv = space.decode(z, owners)
+    delta = adv - x[owners]
+    assert adv.shape == (3, *x.shape[1:]) and delta.abs().max() <= 0.1 + 1e-6 and delta.abs().max() > 0
+    assert delta[0, :, :, :, 1].abs().max() == 0 and delta[1, :, 12:].abs().max() == 0
+    head = LAYOUT.parts[next(iter(LAYOUT.parts))]
+    assert torch.allclose(delta[2, :, :, head[0]], delta[2, :, :, head[-1]])  # a part moves as one
+    one = MotionSubspace(ctx, frequencies=1).decode(torch.full((1, 3 * len(LAYOUT.parts) * 2), 0.5), torch.tensor([3]))
+    assert torch.allclose((one - x[3:4])[:, :, 1:], (one - x[3:4])[:, :, :-1], atol=1e-7)  # K = 1: constant in time
+    with pytest.raises(ConfigError, match="grouping"):
+        MotionSubspace(ctx, grouping="bones")
+
+
+def test_margin_is_positive_exactly_when_fooled() -> None:
+    x = torch.zeros(3, 3, 4, 25, 1)
+    y = torch.tensor([0, 1, 2])
+    ctx = _context(x, y)
+    scores = torch.tensor([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.2, 0.3, 0.5]])
+    m = margin(scores, ctx, torch.arange(3))
+    assert torch.allclose(m.float(), torch.tensor([0.2, 0.6, 0.3]).log() - torch.tensor([0.7, 0.3, 0.5]).log(), atol=1e-6)
+    assert (m > 0).tolist() == [False, True, False]
+    targeted = margin(scores, _context(x, y, target=torch.tensor([1, 0, 2])), torch.arange(3))
+    assert (targeted > 0).tolist() == [False, True, True]
+
+
+def _run(name: str, victim, x, y, max_queries: int, **options):
+    attack = create_attack(name, **options)
+    oracle = QueryOracle(victim, max_queries=max_queries, feedback=attack.feedback)
+    return attack(x, y, layout=LAYOUT, oracle=oracle, generator=torch.Generator().manual_seed(0)), oracle
+
+
+def test_bo_stops_at_success_and_reports_overhead(tiny_victim, data) -> None:
+    x, y, _ = data
+    out, oracle = _run("bo", tiny_victim, x, y, 24, eps=0.5, q=4, initial=4, raw_samples=8, refine_steps=1, fit_maxiter=5)
+    with torch.no_grad():
+        fooled = tiny_victim(out.adversarial).argmax(1) != y
+    assert fooled.all(), "a 0.5 linf budget fools the tiny victim"
+    assert torch.equal(out.queries, oracle.counts) and (out.queries <= 24).all()
+    assert ((oracle.first_success > 0) & (oracle.first_success <= out.queries)).all()
+    assert (out.queries < 24).any(), "early stop per sample on success"
+    assert out.extras["subspace_dim"] == 90 and out.extras["trust_region"] is True
+    assert out.extras["rounds"] >= 0 and out.extras["overhead_seconds_per_round"] >= 0
+
+
+def test_random_search_spends_exactly_the_budget_when_it_fails(tiny_victim, data) -> None:
+    x, y, _ = data
+    out, oracle = _run("random-search", tiny_victim, x, y, 13, eps=2e-3)
+    assert out.queries.tolist() == [13] * 4 and (oracle.first_success == 0).all()
+
+
+def test_square_schedule_and_norms() -> None:
+    assert square_fraction(0.05, 0, 1000) == 0.05
+    assert square_fraction(0.05, 2, 1000) == 0.025  # iteration 20 of 10,000 after rescaling
+    assert square_fraction(0.05, 999, 1000) == 0.05 / 2**9
+    with pytest.raises(UnsupportedError, match="linf"):
+        create_attack("square", norm="l2", eps=1.0)
+
+
+def test_manifold_projection_restores_clean_bone_lengths() -> None:
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randn(2, 3, 6, 25, generator=g) * 0.3
+    noisy = clean + torch.randn(clean.shape, generator=g) * 0.05
+    valid = torch.ones(2, 6, dtype=torch.bool)
+    projected = project_to_manifold(noisy, clean, valid, LAYOUT, weight=1.0)
+    for j, p in LAYOUT.bones:
+        assert torch.allclose((projected[..., j] - projected[..., p]).norm(dim=1), (clean[..., j] - clean[..., p]).norm(dim=1), atol=1e-5)
+    before = imperceptibility(clean[..., None], noisy[..., None], LAYOUT)["bone_length_rel_error"]
+    after = imperceptibility(clean[..., None], projected[..., None], LAYOUT)["bone_length_rel_error"]
+    assert (after < 1e-5).all() and (before > 1e-2).all()
+    assert (projected - noisy).norm() < (clean - noisy).norm() * 2  # a projection, not a reset to the clean motion
+
+
+def test_basar_finds_a_closer_adversarial_motion(tiny_victim, data) -> None:
+    x, y, _ = data
+    out, oracle = _run("basar", tiny_victim, x, y, 150, eps=50.0, norm="l2", stop_inside_budget=False)
+    with torch.no_grad():
+        fooled = tiny_victim(out.adversarial).argmax(1) != y
+    assert fooled.any() and (out.queries <= 150).all()
+    assert out.extras["initialised"] >= int(fooled.sum()) and out.extras["projections"] >= 1
+    with pytest.raises(UnsupportedError, match="targeted"):
+        create_attack("basar")(x, y, layout=LAYOUT, target=(y + 1) % 5, oracle=QueryOracle(tiny_victim, max_queries=5, feedback="label"))
