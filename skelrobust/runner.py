@@ -54,6 +54,7 @@ from .defense import Defense, create_defense
 from .errors import ConfigError, LayoutMismatchError, UnsupportedError
 from .io import atomic_path, atomic_write_json, atomic_write_text
 from .metrics import imperceptibility, metric_units, summarize
+from .nobox.access import hard_no_box_config, unlabelled_samples
 from .provenance import RESULTS_SCHEMA_VERSION, provenance
 from .registry import is_object_spec, load_object
 from .results import cell_summary, error_summary, format_table, jsonable, sample_records
@@ -97,7 +98,8 @@ class RunConfig:
         compat: Compatibility mode of the attack (e.g. ``robustbenchhar``).
         checkpoints: Per model name, the weights to load (instead of the zoo).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
-        selection: ``correct`` (samples the attacked model gets right) or ``all``.
+        selection: ``correct`` (samples the attacked model gets right) or ``all``; default ``correct``, and
+            ``all`` for hard no-box attacks, which refuse ``correct`` (:mod:`skelrobust.nobox.access`).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; default ``file`` with ``compat="robustbenchhar"`` (its gatherCorrectPrediction
             walks the test file in order), else ``seeded``.
@@ -122,7 +124,7 @@ class RunConfig:
     compat: str | None = None
     checkpoints: dict[str, str] = field(default_factory=dict)
     dataset_options: dict[str, Any] = field(default_factory=dict)
-    selection: str = "correct"
+    selection: str | None = None
     order: str | None = None
 
 
@@ -449,6 +451,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     device = torch.device(cfg.device)
     dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
+    cfg = hard_no_box_config(cfg, attack)
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     roles = resolve_roles(attack.threat, cfg)
     names = list(dict.fromkeys([*cfg.victims, *(n for n in (roles.attacked, roles.oracle, roles.selection) if n)]))
@@ -556,7 +559,7 @@ def _generate(
             if shards[b] is not None:
                 continue
             if not prepared:
-                _prepare(attack, cfg, roles, models, dataset, device)
+                _prepare(attack, cfg, roles, models, dataset, device, clean, attack_set.sample_ids)
                 prepared = True
             x = torch.from_numpy(clean[start:stop]).to(device)
             labels = torch.from_numpy(attack_set.labels[start:stop]).to(device)
@@ -572,10 +575,18 @@ def _generate(
     return [s for s in shards if s is not None]
 
 
-def _prepare(attack: Attack, cfg: RunConfig, roles: Roles, models: dict[str, Victim], dataset: SkeletonDataset, device: torch.device) -> None:
-    """Call the attack's one-time hook with the access its threat model grants (seeded, for reproducibility)."""
-    train = None
-    if attack.needs_training_data:
+def _prepare(
+    attack: Attack, cfg: RunConfig, roles: Roles, models: dict[str, Victim], dataset: SkeletonDataset, device: torch.device,
+    clean: np.ndarray, sample_ids: list[str],
+) -> None:
+    """Call the attack's one-time hook with the access its threat model grants (seeded, for reproducibility).
+
+    A hard no-box attack gets the unlabelled samples of its ``manifold_split`` (:func:`unlabelled_samples`).
+    """
+    train: Any = None
+    if attack.threat is ThreatModel.HARD_NO_BOX:
+        train = unlabelled_samples(attack, cfg, dataset, clean, sample_ids)
+    elif attack.needs_training_data:
         spec = DATASETS.get(cfg.dataset)
         if "train" not in spec.splits:
             raise ConfigError(f"attack {cfg.attack!r} needs a training split, dataset {cfg.dataset!r} has only {', '.join(spec.splits)}")

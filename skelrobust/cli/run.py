@@ -36,7 +36,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Extra attack option (repeatable), e.g. random_start=false.")
 @click.option("--checkpoint", default=None, type=click.Path(), help="Weights of the single victim (e.g. a custom model).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
-@click.option("--selection", type=click.Choice(["correct", "all"]), default="correct", show_default=True, help="Attack only samples the attacked model gets right, or any.")
+@click.option("--selection", type=click.Choice(["correct", "all"]), default=None, help="Attack only samples the attacked model gets right (default), or any (the only choice for hard no-box attacks).")
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
 @click.option("--resume/--overwrite", default=True, show_default=True, help="Resume the run in --output, or discard it and start afresh.")
@@ -47,7 +47,7 @@ def run_command(
     dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
-    selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
+    selection: str | None, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
