@@ -39,7 +39,7 @@ Args:
         an ``nn.Module`` mapping ``(N, C, T, V, M)`` to ``(N, D)``; None (default) learns one.
     manifold_split: Which unlabelled samples the runner gives ``prepare``: ``attack`` (the attack set,
         default), ``test`` (the whole test split, the paper's) or ``train`` (the released code's).
-    pretrain_epochs, pretrain_batch_size, pretrain_seed: Encoder learning (defaults of
+    pretrain_steps, pretrain_batch_size, pretrain_seed: Encoder learning (defaults of
         :class:`~skelrobust.nobox.manifold.ManifoldConfig`).
     clusters: K; None (default) is the paper's 120 under the small-set rule.
     discard: Q; None (default) is the paper's 10, scaled with K under the small-set rule.
@@ -106,7 +106,7 @@ class HardNoBoxAttack(Attack):
         *,
         encoder: str | Path | nn.Module | None = None,
         manifold_split: str = "attack",
-        pretrain_epochs: int | None = None,
+        pretrain_steps: int | None = None,
         pretrain_batch_size: int | None = None,
         pretrain_seed: int | None = None,
         clusters: int | None = None,
@@ -140,10 +140,8 @@ class HardNoBoxAttack(Attack):
             raise ConfigError(f"{self.name}: encoder must be a checkpoint path or an nn.Module, got {type(encoder).__name__}")
         if self.encoder_checkpoint is not None and not Path(self.encoder_checkpoint).expanduser().is_file():
             raise ConfigError(f"{self.name}: encoder checkpoint not found: {self.encoder_checkpoint}")
-        self._manifold_config = ManifoldConfig.create(
-            epochs=pretrain_epochs, batch_size=pretrain_batch_size, seed=pretrain_seed
-        )
-        self.pretrain_epochs = self._manifold_config.epochs
+        self._manifold_config = ManifoldConfig.create(steps=pretrain_steps, batch_size=pretrain_batch_size, seed=pretrain_seed)
+        self.pretrain_steps = self._manifold_config.steps
         self.pretrain_batch_size = self._manifold_config.batch_size
         self.pretrain_seed = self._manifold_config.seed
         self.clusters = clusters
@@ -177,15 +175,17 @@ class HardNoBoxAttack(Attack):
                 f"attack {self.name!r} is hard no-box: prepare takes UnlabelledSamples (no labels), got {type(train_data).__name__}"
             )
         layout.check_joints(int(train_data.data.shape[3]), f"{self.name} unlabelled samples")
-        self._setup(train_data, device)
+        self._setup(train_data, layout, device)
 
-    def _setup(self, samples: UnlabelledSamples, device: torch.device) -> None:
+    def _setup(self, samples: UnlabelledSamples, layout: SkeletonLayout, device: torch.device) -> None:
         if self._encoder_module is not None:
             self._manifold = Manifold(encoder=self._encoder_module.to(device).eval(), record={"source": "module"})
         elif self.encoder_checkpoint is not None:
-            self._manifold = load_encoder(self.encoder_checkpoint, device=device)
+            self._manifold = load_encoder(self.encoder_checkpoint, layout=layout.name, num_persons=int(samples.data.shape[4]), device=device)
         else:
-            self._manifold = learn_manifold(samples, self._manifold_config, device=device, cache=self.cache, progress=self.progress)
+            self._manifold = learn_manifold(
+                samples, self._manifold_config, layout=layout.name, device=device, cache=self.cache, progress=self.progress
+            )
         embeddings = self._embed_all(samples.data, device)
         self._negatives = ClusterNegatives.fit(embeddings, clusters=self.clusters, discard=self.discard, seed=self.kmeans_seed)
         self._manifold.record.update({"manifold_split": samples.split, "unlabelled_samples": len(samples)})
@@ -214,7 +214,7 @@ class HardNoBoxAttack(Attack):
         x = ctx.x
         if self._negatives is None:
             ids = ctx.sample_ids or [f"batch-{i}" for i in range(x.shape[0])]
-            self._setup(UnlabelledSamples(x.detach().cpu().numpy().astype(np.float32), list(ids), "attack", "batch"), x.device)
+            self._setup(UnlabelledSamples(x.detach().cpu().numpy().astype(np.float32), list(ids), "attack", "batch"), ctx.layout, x.device)
         assert self._manifold is not None and self._negatives is not None
         encoder = self._manifold.encoder
         encoder.eval()

@@ -21,16 +21,20 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError, SkelRobustError
 from ..io import sha256_file
 from ..paths import cache_dir
 from .access import UnlabelledSamples
+
+if TYPE_CHECKING:
+    from ..recipes import MocoConfig
+    from ..victim import Victim
 
 log = logging.getLogger(__name__)
 
@@ -44,36 +48,56 @@ _MEMORY: dict[str, nn.Module] = {}
 class ManifoldConfig:
     """How the attacker learns its encoder (recorded with results and part of the cache fingerprint).
 
+    The lite default is sized for a CPU and for attack sets of a few dozen to a few thousand samples: a
+    fixed number of optimiser steps whatever the set size (so learning costs the same on 64 or 16,000
+    samples), batches of at most the set size, and a MoCo queue no longer than the set, so that it holds keys
+    of other samples rather than the initial random noise. The paper's encoder (2s-AGCN, 450 epochs on NTU)
+    is a GPU job; pass it as a checkpoint.
+
     Attributes:
-        method: Contrastive method (``moco``).
-        preset: Encoder preset of the recipe (``lite``: the CPU-sized one).
-        epochs: Passes over the unlabelled samples.
-        batch_size: Samples per MoCo step.
+        method: Contrastive method (``moco``: SkeletonCLR-style MoCo v2, :func:`skelrobust.recipes.pretrain_moco`).
+        family: Encoder architecture (a self-supervised victim family, ``skeletonclr``: ST-GCN-16).
+        preset: Its preset (``lite``: the CPU-sized one).
+        steps: Optimiser steps.
+        batch_size: Samples per step (at most the number of samples).
+        queue_size: MoCo queue length (at most the number of samples, rounded down to a whole batch).
         seed: Seeds initialisation, augmentation and shuffling.
     """
 
     method: str = "moco"
+    family: str = "skeletonclr"
     preset: str = "lite"
-    epochs: int = 20
+    steps: int = 300
     batch_size: int = 32
+    queue_size: int = 1024
     seed: int = 0
 
     @classmethod
-    def create(cls, *, epochs: int | None = None, batch_size: int | None = None, seed: int | None = None) -> "ManifoldConfig":
+    def create(cls, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None) -> "ManifoldConfig":
         """A config with the given fields and the defaults for the rest (validated)."""
         base = cls()
         cfg = cls(
-            epochs=base.epochs if epochs is None else int(epochs),
+            steps=base.steps if steps is None else int(steps),
             batch_size=base.batch_size if batch_size is None else int(batch_size),
             seed=base.seed if seed is None else int(seed),
         )
-        if cfg.epochs < 1:
-            raise ConfigError(f"pretrain_epochs must be >= 1, got {cfg.epochs}")
+        if cfg.steps < 1:
+            raise ConfigError(f"pretrain_steps must be >= 1, got {cfg.steps}")
         if cfg.batch_size < 2:
             raise ConfigError(f"pretrain_batch_size must be >= 2 (contrastive pairs), got {cfg.batch_size}")
         if cfg.seed < 0:
             raise ConfigError(f"pretrain_seed must be >= 0, got {cfg.seed}")
         return cfg
+
+    def for_samples(self, n: int) -> "MocoConfig":
+        """The MoCo configuration for ``n`` samples (see the class docstring for the size rules)."""
+        from ..recipes import MocoConfig
+
+        batch = min(self.batch_size, n)
+        per_epoch = n // batch
+        queue = max(batch, min(self.queue_size, per_epoch * batch))
+        epochs = -(-self.steps // per_epoch)
+        return MocoConfig(batch_size=batch, queue_size=queue, epochs=epochs, max_steps=self.steps, lr_steps=(epochs,), seed=self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,10 +111,11 @@ class Manifold:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def fingerprint(samples: UnlabelledSamples, cfg: ManifoldConfig) -> str:
-    """SHA-256 of the samples (coordinates and ids), the configuration and :data:`MANIFOLD_VERSION`."""
+def fingerprint(samples: UnlabelledSamples, cfg: ManifoldConfig, layout: str) -> str:
+    """SHA-256 of the samples (coordinates and ids), the layout, the configuration and :data:`MANIFOLD_VERSION`."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"version": MANIFOLD_VERSION, "config": cfg.to_dict(), "shape": list(samples.data.shape)}, sort_keys=True).encode())
+    head = {"version": MANIFOLD_VERSION, "config": cfg.to_dict(), "layout": layout, "shape": list(samples.data.shape)}
+    digest.update(json.dumps(head, sort_keys=True).encode())
     digest.update(json.dumps(list(samples.sample_ids)).encode())
     digest.update(np.ascontiguousarray(samples.data, dtype=np.float32).tobytes())
     return digest.hexdigest()
@@ -103,38 +128,95 @@ def _frozen(encoder: nn.Module, device: torch.device | str) -> nn.Module:
     return encoder
 
 
-def learn_manifold(
-    samples: UnlabelledSamples, cfg: ManifoldConfig, *, device: torch.device | str = "cpu", cache: bool = True, progress: bool = True
-) -> Manifold:
-    """The encoder learned on ``samples`` with ``cfg`` (from the memory or disk cache when already learned)."""
-    from ..recipes import build_encoder, load_encoder_file, pretrain_moco
+def architecture(cfg: ManifoldConfig, layout: str, num_persons: int) -> Victim:
+    """A freshly initialised (seeded) encoder of ``cfg.family`` / ``cfg.preset`` for ``layout``."""
+    from ..victim import VICTIMS
 
-    key = fingerprint(samples, cfg)
-    record: dict[str, Any] = {"source": "learned", "fingerprint": key, "config": cfg.to_dict()}
+    family = VICTIMS.get(cfg.family)
+    torch.manual_seed(cfg.seed)
+    return family.build(preset=cfg.preset, num_classes=2, layout=layout, num_persons=num_persons)
+
+
+def learn_manifold(
+    samples: UnlabelledSamples,
+    cfg: ManifoldConfig,
+    *,
+    layout: str,
+    device: torch.device | str = "cpu",
+    cache: bool = True,
+    progress: bool = True,
+) -> Manifold:
+    """The encoder learned on ``samples`` with ``cfg`` (from the memory or disk cache when already learned).
+
+    The MoCo run lives in ``SKELROBUST_HOME/nobox/encoders/<fingerprint>/`` (``encoder.pt`` in the official
+    pretext layout, ``metadata.json``, and ``last.pt`` while it runs, so an interrupted learning resumes).
+    """
+    from ..recipes import load_embedding, pretrain_moco
+
+    key = fingerprint(samples, cfg, layout)
+    folder = cache_dir("nobox", "encoders") / key if cache else None
+    record: dict[str, Any] = {"source": "learned", "fingerprint": key, "config": cfg.to_dict(), "folder": str(folder) if folder else None}
     if key in _MEMORY:
         return Manifold(_frozen(_MEMORY[key], device), {**record, "cache": "memory"})
-    path = cache_dir("nobox", "encoders") / f"{key}.pt" if cache else None
-    if path is not None and path.is_file():
+    arch = architecture(cfg, layout, int(samples.data.shape[4]))
+    done = folder is not None and (folder / "encoder.pt").is_file() and (folder / "metadata.json").is_file()
+    if done:
+        assert folder is not None
         try:
-            encoder = load_encoder_file(path)
+            meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+            if meta.get("sha256") != sha256_file(folder / "encoder.pt"):
+                raise ValueError("checksum mismatch")
+            encoder = load_embedding(folder / "encoder.pt", arch)
             _MEMORY[key] = encoder
-            return Manifold(_frozen(encoder, device), {**record, "cache": str(path)})
-        except (OSError, RuntimeError, ValueError, KeyError) as exc:
-            log.warning("cached encoder %s unreadable (%s); learning it again", path, exc)
+            return Manifold(_frozen(encoder, device), {**record, "cache": "disk", "train_seconds": meta.get("train_seconds")})
+        except (OSError, RuntimeError, ValueError, KeyError, SkelRobustError) as exc:
+            log.warning("cached encoder in %s unreadable (%s); learning it again", folder, exc)
+            (folder / "encoder.pt").unlink(missing_ok=True)
     log.info("learning the hard no-box encoder on %d unlabelled %s samples (%s)", len(samples), samples.split, cfg)
-    encoder = build_encoder(cfg.preset, layout_joints=int(samples.data.shape[3]))
-    encoder = pretrain_moco(encoder, samples.data, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
-                            device=device, progress=progress, checkpoint=path)
-    _MEMORY[key] = encoder
-    return Manifold(_frozen(encoder, device), {**record, "cache": str(path) if path is not None else None})
+    if folder is None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="nobox-encoder-") as tmp:
+            result = pretrain_moco(samples.data, arch, cfg.for_samples(len(samples)), tmp, device=device, progress=progress,
+                                   info={"purpose": "hard no-box attacker", "manifold_split": samples.split})
+    else:
+        result = pretrain_moco(samples.data, arch, cfg.for_samples(len(samples)), folder, device=device, progress=progress,
+                               info={"purpose": "hard no-box attacker", "manifold_split": samples.split})
+        (folder / "last.pt").unlink(missing_ok=True)  # the resume state is not needed once encoder.pt is written
+    _MEMORY[key] = result.embedding
+    return Manifold(_frozen(result.embedding, device), {**record, "cache": "learned now", "train_seconds": result.metadata.get("train_seconds")})
 
 
-def load_encoder(path: str | Path, *, device: torch.device | str = "cpu") -> Manifold:
-    """A user's encoder checkpoint (see the module docstring), frozen, with its path and SHA-256 recorded."""
-    from ..recipes import load_encoder_file
+def load_encoder(path: str | Path, *, family: str = "skeletonclr", preset: str | None = None, layout: str = "ntu25",
+                 num_persons: int | None = None, device: torch.device | str = "cpu") -> Manifold:
+    """A user's encoder checkpoint, frozen, with its path and SHA-256 recorded.
+
+    Reads a pretext checkpoint of ``family`` (``skelrobust pretrain --method moco`` output or an official
+    SkeletonCLR-family file: ``encoder_q.*``); the preset is tried ``lite`` then ``full`` unless given.
+    """
+    from ..recipes import load_embedding
+    from ..victim import VICTIMS
 
     file = Path(path).expanduser()
     if not file.is_file():
         raise ConfigError(f"encoder checkpoint not found: {file}")
-    encoder = load_encoder_file(file)
-    return Manifold(_frozen(encoder, device), {"source": "checkpoint", "path": str(file), "sha256": sha256_file(file)})
+    fam = VICTIMS.get(family)
+    extract = fam.extra.get("encoder_state")
+    errors = []
+    for name in ([preset] if preset else list(fam.presets)):
+        torch.manual_seed(0)
+        arch = fam.build(preset=name, num_classes=2, layout=layout, num_persons=num_persons)
+        try:
+            encoder = load_embedding(file, arch, encoder_state=extract)
+        except SkelRobustError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        return Manifold(_frozen(encoder, device), {"source": "checkpoint", "path": str(file), "sha256": sha256_file(file),
+                                                   "family": family, "preset": name})
+    raise CheckpointError(f"encoder checkpoint {file} fits no {family} preset ({'; '.join(errors)})")
+
+
+def cached_encoder(record: dict[str, Any]) -> nn.Module | None:
+    """The learned encoder a :class:`Manifold` record names, if this process holds it (else None)."""
+    key = record.get("fingerprint")
+    return _MEMORY.get(key) if isinstance(key, str) else None
