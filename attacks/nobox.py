@@ -35,8 +35,10 @@ and the other samples of the batch as extra negatives (the code uses batches of 
 for R are not reproduced.
 
 Args:
-    encoder: An encoder checkpoint (path, :func:`skelrobust.nobox.manifold.load_encoder`) or, from Python,
-        an ``nn.Module`` mapping ``(N, C, T, V, M)`` to ``(N, D)``; None (default) learns one.
+    encoder: The attacker's own encoder instead of a learned one: a checkpoint file
+        (:func:`skelrobust.nobox.manifold.load_encoder`), user code ``module:attr`` / ``file.py:attr`` giving an
+        ``nn.Module`` ``(N, C, T, V, M) -> (N, D)`` (or a factory of one), or, from Python, the module itself;
+        None (default) learns one.
     manifold_split: Which unlabelled samples the runner gives ``prepare``: ``attack`` (the attack set,
         default), ``test`` (the whole test split, the paper's) or ``train`` (the released code's).
     pretrain_steps, pretrain_batch_size, pretrain_seed: Encoder learning (defaults of
@@ -75,9 +77,10 @@ from torch import nn
 from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
 from skelrobust.errors import ConfigError, ThreatModelError
 from skelrobust.layouts import SkeletonLayout
+from skelrobust.registry import is_object_spec
 from skelrobust.nobox.access import MANIFOLD_SPLITS, UnlabelledSamples
 from skelrobust.nobox.loss import nobox_loss
-from skelrobust.nobox.manifold import Manifold, ManifoldConfig, learn_manifold, load_encoder
+from skelrobust.nobox.manifold import Manifold, ManifoldConfig, learn_manifold, user_encoder
 from skelrobust.nobox.negatives import ClusterNegatives
 from skelrobust.smi import SMIGradient
 from skelrobust.steps import budget_step, check_step_size, l1_normalise, mean_abs_normalise, relative_step
@@ -134,12 +137,12 @@ class HardNoBoxAttack(Attack):
         if discard is not None and discard < 0:
             raise ConfigError(f"{self.name}: discard must be >= 0, got {discard}")
         self.manifold_split = manifold_split
-        self.encoder_checkpoint = str(encoder) if isinstance(encoder, (str, Path)) else None
+        self.encoder = str(encoder) if isinstance(encoder, (str, Path)) else None
         self._encoder_module = encoder if isinstance(encoder, nn.Module) else None
-        if encoder is not None and self.encoder_checkpoint is None and self._encoder_module is None:
-            raise ConfigError(f"{self.name}: encoder must be a checkpoint path or an nn.Module, got {type(encoder).__name__}")
-        if self.encoder_checkpoint is not None and not Path(self.encoder_checkpoint).expanduser().is_file():
-            raise ConfigError(f"{self.name}: encoder checkpoint not found: {self.encoder_checkpoint}")
+        if encoder is not None and self.encoder is None and self._encoder_module is None:
+            raise ConfigError(f"{self.name}: encoder must be a checkpoint path, 'module:attr' or an nn.Module, got {type(encoder).__name__}")
+        if self.encoder is not None and not Path(self.encoder).expanduser().is_file() and not is_object_spec(self.encoder):
+            raise ConfigError(f"{self.name}: encoder checkpoint not found: {self.encoder}")
         self._manifold_config = ManifoldConfig.create(steps=pretrain_steps, batch_size=pretrain_batch_size, seed=pretrain_seed)
         self.pretrain_steps = self._manifold_config.steps
         self.pretrain_batch_size = self._manifold_config.batch_size
@@ -180,8 +183,8 @@ class HardNoBoxAttack(Attack):
     def _setup(self, samples: UnlabelledSamples, layout: SkeletonLayout, device: torch.device) -> None:
         if self._encoder_module is not None:
             self._manifold = Manifold(encoder=self._encoder_module.to(device).eval(), record={"source": "module"})
-        elif self.encoder_checkpoint is not None:
-            self._manifold = load_encoder(self.encoder_checkpoint, layout=layout.name, num_persons=int(samples.data.shape[4]), device=device)
+        elif self.encoder is not None:
+            self._manifold = user_encoder(self.encoder, layout=layout.name, num_persons=int(samples.data.shape[4]), device=device)
         else:
             self._manifold = learn_manifold(
                 samples, self._manifold_config, layout=layout.name, device=device, cache=self.cache, progress=self.progress

@@ -220,3 +220,21 @@ def cached_encoder(record: dict[str, Any]) -> nn.Module | None:
     """The learned encoder a :class:`Manifold` record names, if this process holds it (else None)."""
     key = record.get("fingerprint")
     return _MEMORY.get(key) if isinstance(key, str) else None
+
+
+def user_encoder(spec: str, *, layout: str = "ntu25", num_persons: int | None = None, device: torch.device | str = "cpu") -> Manifold:
+    """The encoder a user names: a checkpoint file (:func:`load_encoder`) or code ``module:attr`` / ``file.py:attr``.
+
+    Code must give an ``nn.Module`` mapping ``(N, C, T, V, M)`` to ``(N, D)``, or a callable returning one.
+    """
+    from ..registry import is_object_spec, load_object
+
+    if Path(spec).expanduser().is_file():
+        return load_encoder(spec, layout=layout, num_persons=num_persons, device=device)
+    if not is_object_spec(spec):
+        raise ConfigError(f"encoder {spec!r} is neither a checkpoint file nor user code 'module:attr' / 'file.py:attr'")
+    obj = load_object(spec)
+    module = obj if isinstance(obj, nn.Module) else obj() if callable(obj) else None
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"encoder {spec!r} must be an nn.Module or a callable returning one, got {type(module).__name__}")
+    return Manifold(_frozen(module, device), {"source": "user code", "spec": spec})
