@@ -53,7 +53,10 @@ def load_into(
     """
     state = read_state_dict(path)
     if convert is not None:
-        state = convert(state)
+        try:
+            state = convert(state)
+        except CheckpointError as exc:
+            raise CheckpointError(f"checkpoint {path}: {exc}") from exc
     own = network.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -88,6 +88,8 @@ def victims_command(as_json: bool) -> None:
 @_device_option
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch CPU threads (default: torch's choice).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (rerunning the same command resumes).")
+@click.option("--linear-eval", is_flag=True, help="Train only the head of a self-supervised victim on the frozen --encoder (defaults: 100 epochs, lr 3.0, batch 128, no weight decay).")
+@click.option("--encoder", default=None, type=click.Path(dir_okay=False), help="Pretraining checkpoint for --linear-eval (skelrobust pretrain or an official pretext file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 def train_command(
     victim: str,
@@ -111,6 +113,8 @@ def train_command(
     device: str,
     threads: int | None,
     out: str,
+    linear_eval: bool,
+    encoder: str | None,
     as_json: bool,
 ) -> None:
     """Train a victim; writes OUT/best.pt, OUT/last.pt and OUT/metadata.json."""
@@ -120,6 +124,11 @@ def train_command(
 
     if threads is not None:
         torch.set_num_threads(threads)
+    if linear_eval or encoder is not None:
+        from .linear_eval import run_linear_eval
+
+        run_linear_eval(click.get_current_context())
+        return
     cfg = TrainConfig(
         victim=victim, dataset=dataset, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, rotate_deg=rotate_deg,

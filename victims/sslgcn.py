@@ -1,0 +1,351 @@
+"""Self-supervised ST-GCN-16 encoders as victims: SkeletonCLR, CrosSCLR, AimCLR, ActCLR and HiCLR.
+
+All five methods pretrain the same encoder, ``net/st_gcn.py: Model(in_channels=3, hidden_channels=16,
+hidden_dim=256, graph_args={'layout': 'ntu-rgb+d', 'strategy': 'spatial'}, edge_importance_weighting=True,
+dropout=0.5)``: the original ST-GCN blocks and graph (:mod:`skelrobust.victims.stgcn`, same ``A`` buffer with the
+spatial-partition quirk) with widths 16,16,16,16,32(s2),32,32,64(s2),64,256, ``data_bn`` over ``V·C``, the mean
+over (T, V) and then over persons (a 256-d feature), and a head ``fc``. They are then linearly evaluated: the
+frozen encoder (eval mode) plus a trained ``fc``. A victim is that linear-evaluation model, so ``network`` is
+:class:`LinearEvalModel` holding ``encoder_q`` and the official files (a bare state dict of 179 keys prefixed
+``encoder_q.``) load with ``strict=True``.
+
+Per method (one registry name each):
+
+- ``skeletonclr`` / ``crossclr`` (LinguoLi/CrosSCLR, Li et al. CVPR 2021): ``fc`` = ``Linear(256, K)``;
+  the joint stream (CrosSCLR's released 3-view models are pretext files: linearly evaluate their joint encoder).
+- ``aimclr`` (Levigty/AimCLR, Guo et al. AAAI 2022): same encoder plus the parameter-free ``Simam_Drop``, used
+  only in pretraining (``forward(x, drop=False)`` at evaluation), so the evaluated network is the same.
+- ``actclr`` (LanglandsLin/ActCLR, Lin et al. CVPR 2023): ``fc`` = ``Conv2d(256, K, 1)`` on the pooled
+  ``(N, 256, 1, 1)`` feature (``encoder_q.fc.weight (K, 256, 1, 1)``).
+- ``hiclr`` (JHang2020/HiCLR, Zhang et al. AAAI 2023): the edge importances are registered one by one as
+  ``edge_importance1 .. edge_importance10`` instead of a ParameterList.
+
+The linear-evaluation files of the ActCLR repository store a 1x1-conv head for its AimCLR copy too, so every
+family accepts ``fc.weight`` as ``(K, 256)`` or ``(K, 256, 1, 1)`` (the same linear map). Pretext files
+(``encoder_q.*``, ``encoder_k.*``, ``queue``, the projector ``encoder_q.fc.{0,2}``) hold no classifier: used
+as a victim they are refused with the linear-evaluation command to run; :func:`encoder_state` reads them as an
+encoder. A file whose keys reveal another method (HiCLR's numbered importances or ``mask_param``, ActCLR's
+pretraining modules, CrosSCLR's 3-view encoders, a supervised ST-GCN's ``fcn``) is refused naming that method.
+
+Presets: ``full`` = the official configuration above with the ``NTU60_frame50`` input pipeline
+(:class:`skelrobust.ssl_input.Frame50`: per-frame SpineShoulder-relative, valid frames resized to 50,
+per-frame shoulder alignment about y). ``lite`` = four narrow blocks (16, 32, 32, 64; strides 2 at blocks 0 and 2;
+dropout 0.1, about 80k parameters) with the same pipeline, for the embedded synthetic set on CPU.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skelrobust.checkpoints import add_missing_bn_counters
+from skelrobust.errors import CheckpointError, ConfigError
+from skelrobust.graph import inward_edges, stgcn_adjacency, stgcn_center
+from skelrobust.layouts import get_layout
+from skelrobust.ssl_input import Frame50
+from skelrobust.victim import Identity, Victim, VictimFamily, register_victim
+from skelrobust.victims.stgcn import st_gcn
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {
+        "channels": (16, 16, 16, 16, 32, 32, 32, 64, 64, 256),
+        "strides": (1, 1, 1, 1, 2, 1, 1, 2, 1, 1),
+        "dropout": 0.5,
+        "frames": 50,
+        "pipeline": "frame50",
+    },
+    "lite": {
+        "channels": (16, 32, 32, 64),
+        "strides": (2, 1, 2, 1),
+        "dropout": 0.1,
+        "frames": 50,
+        "pipeline": "frame50",
+    },
+}
+
+METHODS: dict[str, dict[str, str]] = {
+    "skeletonclr": {
+        "head": "linear", "importance": "list", "repo": "LinguoLi/CrosSCLR",
+        "paper": "Li, Wang, Zhang, Zhang. 3D Human Action Representation Learning via Cross-View Consistency Pursuit (SkeletonCLR). CVPR 2021.",
+        "description": "SkeletonCLR (CVPR'21) MoCo ST-GCN-16 encoder + linear head; official linear-eval/pretext checkpoints",
+    },
+    "crossclr": {
+        "head": "linear", "importance": "list", "repo": "LinguoLi/CrosSCLR",
+        "paper": "Li, Wang, Zhang, Zhang. 3D Human Action Representation Learning via Cross-View Consistency Pursuit. CVPR 2021.",
+        "description": "CrosSCLR (CVPR'21) ST-GCN-16 encoder (joint stream) + linear head",
+    },
+    "aimclr": {
+        "head": "linear", "importance": "list", "repo": "Levigty/AimCLR",
+        "paper": "Guo, Liu, Cai, Zhang, Hu. Contrastive Learning from Extremely Augmented Skeleton Sequences for Self-supervised Action Recognition (AimCLR). AAAI 2022.",
+        "description": "AimCLR (AAAI'22) ST-GCN-16 encoder + linear head",
+    },
+    "actclr": {
+        "head": "conv", "importance": "list", "repo": "LanglandsLin/ActCLR",
+        "paper": "Lin, Zhang, Chu, Liu, Zhang. Actionlet-Dependent Contrastive Learning for Unsupervised Skeleton-Based Action Recognition (ActCLR). CVPR 2023.",
+        "description": "ActCLR (CVPR'23) ST-GCN-16 encoder + 1x1-conv head",
+    },
+    "hiclr": {
+        "head": "linear", "importance": "numbered", "repo": "JHang2020/HiCLR",
+        "paper": "Zhang, Hou, Zhang, Liu, Ma. Hierarchical Consistent Contrastive Learning for Skeleton-Based Action Recognition with Growing Augmentations (HiCLR). AAAI 2023.",
+        "description": "HiCLR (AAAI'23) ST-GCN-16 encoder (edge_importance1..10) + linear head",
+    },
+}
+
+#: Top-level modules of ActCLR's pretraining model that its linear evaluation ignores.
+_ACTCLR_EXTRAS = ("mu", "kappa", "alpha", "to_q", "to_k", "to_v", "slot_attn", "decoder_r", "decoder_m", "prototypes")
+_NUMBERED = re.compile(r"(?:encoder_q\.)?edge_importance\d+")
+
+
+class Model(nn.Module):
+    """The ST-GCN-16 encoder with its head (official ``net.st_gcn.Model`` of the SSL repositories).
+
+    Args:
+        in_channels: Coordinates per joint (3).
+        num_class: Head outputs (classes at linear evaluation).
+        A: Adjacency ``(K, V, V)`` (:func:`skelrobust.graph.stgcn_adjacency`).
+        channels: Block widths; the last is the feature size (official: 16,16,16,16,32,32,32,64,64,256).
+        strides: Temporal strides (official: 2 at blocks 4 and 7).
+        dropout: Dropout in every block but the first (official: 0.5; only active in training).
+        head: ``linear`` (``nn.Linear``) or ``conv`` (ActCLR's ``nn.Conv2d(D, K, 1)``).
+        importance: ``list`` (``edge_importance.i``) or ``numbered`` (HiCLR's ``edge_importance{i+1}``).
+
+    Shape:
+        ``(N, in_channels, T, V, M)`` -> ``(N, num_class)``; :meth:`features` gives the ``(N, D)`` feature.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_class: int,
+        A: torch.Tensor,
+        channels: Sequence[int] = PRESETS["full"]["channels"],
+        strides: Sequence[int] = PRESETS["full"]["strides"],
+        dropout: float = 0.5,
+        head: str = "linear",
+        importance: str = "list",
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(strides) or not channels:
+            raise ConfigError(f"ST-GCN-16: channels {tuple(channels)} and strides {tuple(strides)} must be non-empty and of equal length")
+        if head not in ("linear", "conv") or importance not in ("list", "numbered"):
+            raise ConfigError(f"ST-GCN-16: head must be 'linear' or 'conv' and importance 'list' or 'numbered', got {head!r}, {importance!r}")
+        self.register_buffer("A", torch.as_tensor(A, dtype=torch.float32).clone())
+        kernel_size = (9, self.A.shape[0])
+        self.data_bn = nn.BatchNorm1d(in_channels * self.A.shape[1])
+        blocks, c_in = [], in_channels
+        for i, (c_out, stride) in enumerate(zip(channels, strides)):
+            first = i == 0
+            blocks.append(st_gcn(c_in, c_out, kernel_size, stride, dropout=0.0 if first else dropout, residual=not first))
+            c_in = c_out
+        self.st_gcn_networks = nn.ModuleList(blocks)
+        self.fc: nn.Module = nn.Linear(c_in, num_class) if head == "linear" else nn.Conv2d(c_in, num_class, 1, 1)
+        self.importance_style = importance
+        if importance == "list":
+            self.edge_importance = nn.ParameterList([nn.Parameter(torch.ones(self.A.shape)) for _ in blocks])
+        else:
+            for i in range(len(blocks)):
+                self.register_parameter(f"edge_importance{i + 1}", nn.Parameter(torch.ones(self.A.shape)))
+        self.head = head
+        self.feature_dim = c_in
+        self.num_class = num_class
+
+    def importances(self) -> list[torch.Tensor]:
+        """The per-block edge masks, whatever their registered names."""
+        if self.importance_style == "list":
+            return list(self.edge_importance)
+        return [getattr(self, f"edge_importance{i + 1}") for i in range(len(self.st_gcn_networks))]
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature before the head: mean over (T, V), then over persons, ``(N, D)``."""
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2).contiguous().view(n * m, v * c, t)
+        x = self.data_bn(x)
+        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).contiguous().view(n * m, c, t, v)
+        for block, importance in zip(self.st_gcn_networks, self.importances()):
+            x = block(x, self.A * importance)
+        x = F.avg_pool2d(x, x.shape[2:])
+        return x.view(n, m, -1).mean(dim=1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Alias of :meth:`pooled`: the representation linear evaluation reads."""
+        return self.pooled(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.pooled(x)
+        if isinstance(self.fc, nn.Conv2d):
+            return self.fc(feat.view(*feat.shape, 1, 1)).view(feat.shape[0], -1)
+        return self.fc(feat).view(feat.shape[0], -1)
+
+
+class LinearEvalModel(nn.Module):
+    """The linear-evaluation model (``Method(pretrain=False)``): only ``encoder_q``; ``forward = encoder_q``."""
+
+    def __init__(self, encoder_q: Model) -> None:
+        super().__init__()
+        self.encoder_q = encoder_q
+        self.num_classes = encoder_q.num_class
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder_q(x)
+
+
+def identify(state: dict[str, torch.Tensor]) -> tuple[str | None, str, str]:
+    """What a (``module.``-stripped) state dict is: ``(method or None, kind, evidence)``.
+
+    ``kind`` is ``pretext`` (MoCo-style pretraining), ``linear`` (linear evaluation, ``encoder_q.*`` only),
+    ``supervised`` (an ST-GCN classifier) or ``unknown``. ``method`` is set only where keys reveal it
+    (SkeletonCLR, CrosSCLR joint and AimCLR files are indistinguishable, as are their networks).
+    """
+    keys = list(state)
+    method, evidence = None, ""
+    numbered = [k for k in keys if _NUMBERED.fullmatch(k)]
+    if numbered or "mask_param" in state:
+        method, evidence = "hiclr", f"key {(numbered or ['mask_param'])[0]!r}"
+    elif any(k.split(".")[0] in _ACTCLR_EXTRAS or k.startswith(("encoder_q.slot_attn.", "encoder_q.dense.")) for k in keys):
+        found = next(k for k in keys if k.split(".")[0] in _ACTCLR_EXTRAS or k.startswith(("encoder_q.slot_attn.", "encoder_q.dense.")))
+        method, evidence = "actclr", f"ActCLR pretraining key {found!r}"
+    elif any(k.startswith(("encoder_q_motion.", "encoder_q_bone.", "queue_motion")) for k in keys):
+        found = next(k for k in keys if k.startswith(("encoder_q_motion.", "encoder_q_bone.", "queue_motion")))
+        method, evidence = "crossclr", f"CrosSCLR 3-view key {found!r}"
+    if "queue" in state or any(k.startswith("encoder_k.") for k in keys) or "encoder_q.fc.0.weight" in state:
+        return method, "pretext", evidence or "keys queue / encoder_k.* / projector encoder_q.fc.0"
+    if "fcn.weight" in state and not any(k.startswith("encoder_q.") for k in keys):
+        return "stgcn", "supervised", "key 'fcn.weight' (a supervised ST-GCN head)"
+    if any(k.startswith("encoder_q.") for k in keys):
+        return method, "linear", evidence
+    return method, "unknown", evidence
+
+
+def _prefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A bare encoder state dict (``data_bn.*``, ``st_gcn_networks.*``, ``fc.*``) under ``encoder_q.``."""
+    if not any(k.startswith("encoder_q.") for k in state) and "data_bn.weight" in state and "st_gcn_networks.0.gcn.conv.weight" in state:
+        return {"encoder_q." + k: v for k, v in state.items()}
+    return state
+
+
+def _check_method(method: str, state: dict[str, torch.Tensor]) -> tuple[str, str]:
+    looks, kind, evidence = identify(state)
+    listed = next((k for k in state if re.fullmatch(r"(?:encoder_q\.)?edge_importance\.\d+", k)), None)
+    if method == "hiclr" and looks is None and listed is not None:
+        fc = state.get("encoder_q.fc.weight")
+        others = "actclr" if fc is not None and fc.ndim == 4 else "skeletonclr, crossclr or aimclr"
+        raise CheckpointError(
+            f"this looks like a {others} checkpoint (key {listed!r}; HiCLR names its masks edge_importance1..10), "
+            f"not hiclr; load it with --victim {others.split(',')[0]}"
+        )
+    if looks is not None and looks != method:
+        raise CheckpointError(
+            f"this looks like a {looks} checkpoint ({evidence}), not {method}; load it with --victim {looks}"
+        )
+    return kind, evidence
+
+
+def encoder_state(method: str) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """``state -> encoder_q.*`` without the head, from a pretext or linear-evaluation file of ``method``.
+
+    The official linear evaluation's filter (``ignore_weights: [encoder_q.fc, encoder_k, queue]`` plus
+    ActCLR's and HiCLR's pretraining extras): every other key must be an ``encoder_q.*`` key.
+    """
+
+    def extract(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        state = _prefixed(state)
+        kind, _ = _check_method(method, state)
+        if kind == "supervised":
+            raise CheckpointError("this is a supervised ST-GCN checkpoint (key 'fcn.weight'), not a self-supervised encoder")
+        enc = {k: v for k, v in state.items() if k.startswith("encoder_q.") and not k.startswith("encoder_q.fc.")}
+        if not enc:
+            raise CheckpointError(f"no encoder_q.* keys: not a {method} pretext or linear-evaluation checkpoint")
+        return add_missing_bn_counters(enc)
+
+    return extract
+
+
+def _converter(method: str) -> Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    head = METHODS[method]["head"]
+
+    def convert(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        state = _prefixed(state)
+        kind, evidence = _check_method(method, state)
+        if kind == "pretext":
+            raise CheckpointError(
+                f"this is a {method} pretraining (pretext) checkpoint ({evidence}): it holds the encoder but no classifier; "
+                f"train a linear head first: skelrobust train --linear-eval --encoder <this file> --victim {method} "
+                "--dataset DATASET --out DIR, then load DIR/best.pt"
+            )
+        out = add_missing_bn_counters(state)
+        weight = out.get("encoder_q.fc.weight")
+        if weight is not None:
+            if head == "conv" and weight.ndim == 2:
+                out["encoder_q.fc.weight"] = weight.reshape(*weight.shape, 1, 1)
+            elif head == "linear" and weight.ndim == 4 and weight.shape[2:] == (1, 1):
+                out["encoder_q.fc.weight"] = weight.reshape(weight.shape[:2])
+        if "encoder_q.A" not in out and out.get("encoder_q.data_bn.weight", torch.zeros(0)).numel() == 75:
+            a = stgcn_adjacency(25, inward_edges("ntu25"), stgcn_center("ntu25"))
+            out["encoder_q.A"] = torch.from_numpy(a).to(torch.float32)
+        return out
+
+    return convert
+
+
+def _builder(method: str) -> Callable[..., Victim]:
+    spec = METHODS[method]
+
+    def build(preset: str = "full", num_classes: int = 60, layout: str = "ntu25", num_persons: int | None = None, **config: Any) -> Victim:
+        """Build the linear-evaluation model with random weights (``preset``: ``full`` or ``lite``).
+
+        ``**config`` overrides the preset: ``channels``, ``strides``, ``dropout``, ``frames`` (the pipeline's
+        output length) and ``pipeline`` (``frame50``, or ``none`` for tensors already preprocessed).
+        """
+        if preset not in PRESETS:
+            raise ConfigError(f"{method}: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+        unknown = set(config) - set(PRESETS[preset])
+        if unknown:
+            raise ConfigError(f"{method}: unknown option(s) {sorted(unknown)}; expected some of {sorted(PRESETS[preset])}")
+        cfg = {**PRESETS[preset], **config}
+        lay = get_layout(layout)
+        a = stgcn_adjacency(lay.num_joints, inward_edges(lay), stgcn_center(lay))
+        encoder = Model(
+            3, num_classes, torch.from_numpy(a), channels=tuple(cfg["channels"]), strides=tuple(cfg["strides"]),
+            dropout=cfg["dropout"], head=spec["head"], importance=spec["importance"],
+        )
+        if cfg["pipeline"] == "frame50":
+            names = lay.joint_names
+            adapter: nn.Module = Frame50(
+                int(cfg["frames"]), names.index("spine_shoulder"), (names.index("shoulder_right"), names.index("shoulder_left")), 0
+            )
+        elif cfg["pipeline"] == "none":
+            adapter = Identity()
+        else:
+            raise ConfigError(f"{method}: unknown pipeline {cfg['pipeline']!r}; expected 'frame50' or 'none'")
+        record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+        return Victim(
+            LinearEvalModel(encoder), layout=lay, num_classes=num_classes, adapter=adapter, name=method, preset=preset,
+            config=record, num_persons=num_persons,
+        )
+
+    return build
+
+
+for _method, _spec in METHODS.items():
+    register_victim(
+        VictimFamily(
+            name=_method,
+            build=_builder(_method),
+            presets=("full", "lite"),
+            layouts=("ntu25",),
+            description=_spec["description"],
+            convert_state_dict=_converter(_method),
+            paper=_spec["paper"],
+            extra={
+                "encoder_state": encoder_state(_method),
+                "checkpoint_formats": [
+                    "linear-eval: bare state dict, encoder_q.* (179 keys for full)",
+                    "pretext: encoder_q.*, encoder_k.*, queue, projector encoder_q.fc.{0,2} (encoder only; needs --linear-eval)",
+                ],
+            },
+        )
+    )
