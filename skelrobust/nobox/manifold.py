@@ -4,7 +4,7 @@ Lu et al. (ICCV 2023), section 5.1: the attacker, holding only unlabelled skelet
 space with MoCo-style contrastive learning (after Thoker et al., ACM MM 2021) and attacks in it. Here the
 encoder is learned with the project's MoCo recipe (``skelrobust pretrain --method moco``,
 :mod:`skelrobust.recipes`) on the :class:`~skelrobust.nobox.access.UnlabelledSamples` the runner grants, with
-a lite configuration small enough to learn in about a minute on one CPU core (:class:`ManifoldConfig`).
+a lite configuration small enough to learn in a few minutes on one CPU core (:class:`ManifoldConfig`).
 
 Learned encoders are cached under ``SKELROBUST_HOME/nobox/encoders/<fingerprint>.pt``; the fingerprint hashes
 the samples (their coordinates and ids), the configuration and :data:`MANIFOLD_VERSION`, so a changed set or
@@ -67,7 +67,7 @@ class ManifoldConfig:
     method: str = "moco"
     family: str = "skeletonclr"
     preset: str = "lite"
-    steps: int = 300
+    steps: int = 100
     batch_size: int = 32
     queue_size: int = 1024
     seed: int = 0

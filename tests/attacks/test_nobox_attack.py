@@ -146,3 +146,12 @@ def test_bad_options_are_refused() -> None:
         create_attack("s2i", encoder="/nonexistent/encoder.pt")
     with pytest.raises(ConfigError, match="temperature"):
         create_attack("s2i", temperature=0)
+
+
+def test_default_path_learns_its_encoder_on_the_samples_it_has(clip) -> None:
+    attack = create_attack("s2i", eps=0.02, steps=3, pretrain_steps=2, pretrain_batch_size=4, tvar_bandwidths=3,
+                           cache=False, progress=False)
+    out = attack(clip, layout=LAYOUT, sample_ids=ids(8))
+    assert (out.adversarial - clip).abs().max() <= 0.02 + 1e-6 and (out.adversarial != clip).any()
+    record = out.extras["nobox"]["encoder"]
+    assert record["source"] == "learned" and record["unlabelled_samples"] == 8 and record["config"]["steps"] == 2

@@ -23,7 +23,7 @@ def _samples(seed: int = 0, n: int = 8) -> UnlabelledSamples:
 def test_size_rules_follow_the_set() -> None:
     cfg = mf.ManifoldConfig()
     small = cfg.for_samples(64)
-    assert (small.batch_size, small.queue_size, small.max_steps, small.epochs) == (32, 64, 300, 150)
+    assert (small.batch_size, small.queue_size, small.max_steps, small.epochs) == (32, 64, 100, 50)
     big = cfg.for_samples(16_000)
     assert (big.batch_size, big.queue_size, big.epochs) == (32, 1024, 1)
     tiny = cfg.for_samples(5)

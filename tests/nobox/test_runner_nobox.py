@@ -44,3 +44,15 @@ def test_hard_no_box_run_end_to_end(tmp_path) -> None:
     assert all(r["gradient_evaluations"] == 3 for r in records)
     fooled = sum(v["adversarial_prediction"] != v["clean_prediction"] for r in records for v in r["victims"])
     assert fooled / 8 == cell["fooling_rate"]
+
+
+def test_learned_encoder_through_the_runner_uses_the_whole_attack_set(tmp_path) -> None:
+    cfg = RunConfig(
+        attack="nobox-ifgsm", victims=["stgcn"], dataset="synthetic", eps=0.03, steps=2, n_samples=12, batch_size=6,
+        device="cpu", attack_options={"pretrain_steps": 2, "pretrain_batch_size": 4, "progress": False},
+    )
+    results = run_benchmark(cfg, tmp_path / "run", progress=False)
+    extras = [e["nobox"] for e in results["attack_extras"]]
+    assert [e["encoder"]["unlabelled_samples"] for e in extras] == [12, 12]
+    assert extras[0]["encoder"]["fingerprint"] == extras[1]["encoder"]["fingerprint"]  # learned once for both batches
+    assert extras[0]["negatives"]["clusters"] == 6 and extras[0]["smi_order"] == 0
