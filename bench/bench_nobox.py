@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="Attack option for every variant")
+    parser.add_argument("--cost-steps", type=int, default=10, help="Iterations timed per variant for the cost ratio")
     parser.add_argument("--workdir", default="runs/bench-nobox")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
@@ -136,6 +137,7 @@ def main() -> None:
         print(f"[bench] {variant}: {wall:.0f} s; fooling " + ", ".join(f"{v} {100 * r['mean']:.1f}%" for v, r in report["fooling"][variant].items())
               + f"; delta_p {report['delta_p'][variant]['delta_p']['mean']:.4f}", file=sys.stderr)
 
+    report["random_sign_control"] = _random_control(victims, work / variants[0], args)
     for high, low in ORDER_PAIRS:
         if high in fooled and low in fooled:
             report["paired_fooling"][f"{high} - {low}"] = {
@@ -157,21 +159,56 @@ def main() -> None:
 
 
 def _cost(variants: list[str], report: dict[str, Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Iteration cost: attack loop seconds / (steps x batches x one encoder forward+backward of a batch)."""
-    from skelrobust.nobox.manifold import cached_encoder
+    """Iteration cost on one batch, interleaved so both sides see the same machine load.
 
-    record = report["variants"][variants[0]]["encoder"]
-    encoder = cached_encoder(record)
-    if encoder is None:
-        return {"note": "the encoder was not learned in this process (a checkpoint or a resumed run); no cost ratio"}
+    For each variant: the floor (median of 5 encoder forward+backward passes on the batch), then the attack's
+    loop with ``--cost-steps`` iterations (encoder and TV-AR taps already cached, so only the loop is timed), then
+    the floor again; ratio = loop seconds / (cost steps x mean of the two floors).
+    """
+    from skelrobust.attack import create_attack
+    from skelrobust.layouts import get_layout
+    from skelrobust.nobox.access import UnlabelledSamples
+
     adv = np.load(work / variants[0] / "adversarial.npz")
-    x = torch.from_numpy(adv["clean"][: args.batch_size])
-    floor = _floor_seconds(encoder, x)
-    batches = -(-len(adv["clean"]) // args.batch_size)
-    out: dict[str, Any] = {"floor_seconds_per_batch_iteration": floor, "batches": batches,
-                           "note": "ratio = attack loop seconds / (steps x batches x floor); same process, shared CPU"}
+    clean = adv["clean"]
+    ids = [str(i) for i in adv["sample_ids"]]
+    layout = get_layout(str(adv["layout"]))
+    x = torch.from_numpy(clean[: args.batch_size])
+    samples = UnlabelledSamples(np.ascontiguousarray(clean), ids, "attack", args.dataset)
+    out: dict[str, Any] = {"batch": int(x.shape[0]), "cost_steps": args.cost_steps,
+                           "note": "ratio = attack loop seconds / (cost steps x encoder forward+backward of the batch), interleaved"}
     for v in variants:
-        out[v] = report["variants"][v]["loop_seconds"] / (args.steps * batches * floor)
+        attack = create_attack(v, eps=args.eps, steps=args.cost_steps, progress=False)
+        attack.prepare(model=None, train_data=samples, layout=layout, device=torch.device("cpu"))
+        encoder = attack._manifold.encoder
+        before = _floor_seconds(encoder, x)
+        result = attack(x, layout=layout, sample_ids=ids[: x.shape[0]])
+        after = _floor_seconds(encoder, x)
+        floor = (before + after) / 2
+        out[v] = {"ratio": result.extras["nobox"]["loop_seconds"] / (args.cost_steps * floor), "floor_seconds": floor,
+                  "loop_seconds": result.extras["nobox"]["loop_seconds"]}
+        print(f"[bench] cost {v}: {out[v]['ratio']:.3f} x floor ({floor:.3f} s per forward+backward)", file=sys.stderr)
+    return out
+
+
+def _random_control(victims: list[str], run: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Fooling rate of uniform random signs at +-eps (present entries only) on the same clean samples."""
+    from skelrobust.attack_set import predict
+    from skelrobust.attack import Masks
+    from skelrobust.loading import load_victim
+
+    adv = np.load(run / "adversarial.npz")
+    clean = torch.from_numpy(adv["clean"])
+    gen = torch.Generator().manual_seed(args.seed)
+    noise = (torch.randint(0, 2, clean.shape, generator=gen) * 2 - 1).float() * args.eps * Masks().tensor(clean)
+    noisy = (clean + noise).numpy()
+    idx = np.arange(len(clean))
+    out = {}
+    for name in victims:
+        victim = load_victim(name, dataset=args.dataset)
+        before = predict(victim, adv["clean"], idx, args.batch_size, torch.device("cpu"))
+        after = predict(victim, noisy, idx, args.batch_size, torch.device("cpu"))
+        out[name] = bootstrap_mean((before != after).astype(float), args.seed)
     return out
 
 

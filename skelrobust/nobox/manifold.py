@@ -216,12 +216,6 @@ def load_encoder(path: str | Path, *, family: str = "skeletonclr", preset: str |
     raise CheckpointError(f"encoder checkpoint {file} fits no {family} preset ({'; '.join(errors)})")
 
 
-def cached_encoder(record: dict[str, Any]) -> nn.Module | None:
-    """The learned encoder a :class:`Manifold` record names, if this process holds it (else None)."""
-    key = record.get("fingerprint")
-    return _MEMORY.get(key) if isinstance(key, str) else None
-
-
 def user_encoder(spec: str, *, layout: str = "ntu25", num_persons: int | None = None, device: torch.device | str = "cpu") -> Manifold:
     """The encoder a user names: a checkpoint file (:func:`load_encoder`) or code ``module:attr`` / ``file.py:attr``.
 
