@@ -138,6 +138,7 @@ def main() -> None:
               + f"; delta_p {report['delta_p'][variant]['delta_p']['mean']:.4f}", file=sys.stderr)
 
     report["random_sign_control"] = _random_control(victims, work / variants[0], args)
+    report["smi_diagnostics"] = _smi_diagnostics(variants, work)
     for high, low in ORDER_PAIRS:
         if high in fooled and low in fooled:
             report["paired_fooling"][f"{high} - {low}"] = {
@@ -209,6 +210,26 @@ def _random_control(victims: list[str], run: Path, args: argparse.Namespace) -> 
         before = predict(victim, adv["clean"], idx, args.batch_size, torch.device("cpu"))
         after = predict(victim, noisy, idx, args.batch_size, torch.device("cpu"))
         out[name] = bootstrap_mean((before != after).astype(float), args.seed)
+    return out
+
+
+def _smi_diagnostics(variants: list[str], work: Path) -> dict[str, Any]:
+    """How much the SMI filter changes the step: tap sizes, and sign disagreement between the variants' perturbations."""
+    from skelrobust.smi import SMIGradient
+
+    adv = {v: np.load(work / v / "adversarial.npz") for v in variants}
+    first = adv[variants[0]]
+    clean = torch.from_numpy(first["clean"])
+    ids = [str(i) for i in first["sample_ids"]]
+    present = clean != 0
+    out: dict[str, Any] = {}
+    for order in (1, 2):
+        taps = SMIGradient(order).taps(clean, ids)
+        out[f"order{order}_taps"] = {"a1_mean": float(taps.a1[present].mean()), "a1_abs_mean": float(taps.a1[present].abs().mean()),
+                                     "a2_mean": float(taps.a2[present].mean()), "a2_abs_mean": float(taps.a2[present].abs().mean())}
+    signs = {v: np.sign(a["adversarial"] - a["clean"])[present.numpy()] for v, a in adv.items()}
+    pairs = [("s1i", "nobox-ifgsm"), ("s2i", "nobox-ifgsm"), ("s2i", "s1i"), ("s2mi", "nobox-mifgsm"), ("s2mi", "s1mi")]
+    out["sign_disagreement"] = {f"{a} vs {b}": float((signs[a] != signs[b]).mean()) for a, b in pairs if a in signs and b in signs}
     return out
 
 
