@@ -452,6 +452,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     cfg = hard_no_box_config(cfg, attack)
+    cfg = replace(cfg, selection=cfg.selection or "correct")
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     roles = resolve_roles(attack.threat, cfg)
     names = list(dict.fromkeys([*cfg.victims, *(n for n in (roles.attacked, roles.oracle, roles.selection) if n)]))

@@ -62,15 +62,15 @@ class UnlabelledSamples:
 
 
 def hard_no_box_config(cfg: "RunConfig", attack: Attack) -> "RunConfig":
-    """``cfg`` with the attack-set rule of the attack's threat model; refuses access a hard no-box attack lacks.
+    """``cfg`` with the attack-set rule of a hard no-box attack (``all``); refuses access such an attack lacks.
 
-    Other threat models keep their selection (default ``correct``).
+    Other threat models get ``cfg`` unchanged (their selection default is the runner's).
 
     Raises:
         ThreatModelError: a surrogate, targeted mode or correctness-filtered selection for a hard no-box attack.
     """
     if attack.threat is not ThreatModel.HARD_NO_BOX:
-        return replace(cfg, selection=cfg.selection or "correct")
+        return cfg
     name = cfg.attack
     if cfg.surrogate is not None:
         raise ThreatModelError(f"attack {name!r} is hard no-box: it gets no model, so --surrogate {cfg.surrogate} is refused")

@@ -21,7 +21,7 @@ def _cfg(**kwargs) -> RunConfig:
 def test_hard_no_box_attack_set_is_unfiltered_and_others_default_to_correct() -> None:
     assert hard_no_box_config(_cfg(), create_attack("s2i")).selection == "all"
     assert hard_no_box_config(_cfg(selection="all"), create_attack("s2i")).selection == "all"
-    assert hard_no_box_config(_cfg(), create_attack("pgd")).selection == "correct"
+    assert hard_no_box_config(_cfg(), create_attack("pgd")).selection is None  # the runner's default applies
     assert hard_no_box_config(_cfg(selection="all"), create_attack("pgd")).selection == "all"
 
 
