@@ -16,6 +16,8 @@ Per victim x defense cell, over the attack set:
   ``1 - robust_accuracy`` (the prior benchmark's definition: the victim's clean errors count);
 - ``conditional_transfer_success_rate``: the same over only the samples the victim classifies correctly
   when clean (None when there are none);
+- ``fooling_rate``: fraction of all attacked samples whose prediction changed from the victim's own clean
+  prediction (Lu et al. 2023, after Liu et al.; needs no label, the success measure of hard no-box attacks);
 - ``success_by_class``: the success rate per true class of the attack set (:func:`success_by_class`), the
   same for the white-box model in ``white_box_success_by_class``. An overall rate hides that some classes
   resist: with the lite zoo on the embedded set, whole-body movements (sitting down, jump up) mostly need
@@ -68,6 +70,7 @@ def cell_summary(
         "robust_accuracy": _mean(adversarial_predictions == labels),
         "transfer_success_rate": _mean(success),
         "conditional_transfer_success_rate": _mean(success[clean_correct]),
+        "fooling_rate": _mean(adversarial_predictions != clean_predictions),
         "n_clean_correct": int(clean_correct.sum()),
         "success_by_class": success_by_class(success, labels, class_names),
     }
@@ -107,6 +110,7 @@ def error_summary(victim: str, defense: str, error: dict[str, str]) -> dict[str,
         "robust_accuracy": None,
         "transfer_success_rate": None,
         "conditional_transfer_success_rate": None,
+        "fooling_rate": None,
         "n_clean_correct": None,
         "success_by_class": None,
         "error": dict(error),
@@ -224,13 +228,13 @@ def format_table(results: dict[str, Any]) -> str:
     head += f"\nwhite-box success rate: {_pct(wb)}" if wb is not None else ""
     resisting = _most_resistant(results.get("white_box_success_by_class") or [])
     head += f"\nmost resistant classes (white-box): {resisting}" if resisting else ""
-    columns = ("victim", "defense", "clean acc", "robust acc", "transfer SR", "cond. SR")
+    columns = ("victim", "defense", "clean acc", "robust acc", "transfer SR", "cond. SR", "fooling")
     rows = [
-        (str(c["victim"]), str(c["defense"]), *(("error",) * 4))
+        (str(c["victim"]), str(c["defense"]), *(("error",) * 5))
         if c.get("error")
         else (
             str(c["victim"]), str(c["defense"]), _pct(c["clean_accuracy"]), _pct(c["robust_accuracy"]),
-            _pct(c["transfer_success_rate"]), _pct(c["conditional_transfer_success_rate"]),
+            _pct(c["transfer_success_rate"]), _pct(c["conditional_transfer_success_rate"]), _pct(c.get("fooling_rate")),
         )
         for c in results["victims"]
     ]

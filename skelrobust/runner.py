@@ -55,6 +55,7 @@ from .defense import Defense, create_defense
 from .errors import ConfigError, LayoutMismatchError, UnsupportedError
 from .io import atomic_path, atomic_write_json, atomic_write_text
 from .metrics import imperceptibility, metric_units, summarize
+from .nobox.access import hard_no_box_config, unlabelled_samples
 from .provenance import RESULTS_SCHEMA_VERSION, provenance
 from .query import QueryOracle, check_max_queries, query_access, query_summary
 from .registry import is_object_spec, load_object
@@ -110,7 +111,8 @@ class RunConfig:
         victim_config: Build options of the models named in ``victims`` (default: a checkpoint's build record).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
         selection: ``correct`` (samples the attacked model gets right) or ``all``; ``None`` takes
-            benchmark.yaml's once the attack's threat model is known (:func:`default_selection`).
+            benchmark.yaml's once the attack's threat model is known (:func:`default_selection`);
+            hard no-box attacks take ``all`` and refuse ``correct`` (:mod:`skelrobust.nobox.access`).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; always ``file`` with ``compat="robustbenchhar"`` unless given (its
             gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
@@ -587,6 +589,7 @@ def run_benchmark(
     dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     cfg = replace(cfg, max_queries=query_access(attack.threat is ThreatModel.QUERY, cfg.attack, cfg.surrogate, cfg.max_queries, per_attack_max_queries(cfg)))
+    cfg = hard_no_box_config(cfg, attack)
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     cfg = default_selection(cfg)
     roles = resolve_roles(attack.threat, cfg)
@@ -712,7 +715,7 @@ def _generate(
             if shards[b] is not None:
                 continue
             if not prepared:
-                _prepare(attack, cfg, roles, models, dataset, device)
+                _prepare(attack, cfg, roles, models, dataset, device, clean, attack_set.sample_ids)
                 prepared = True
             x = torch.from_numpy(clean[start:stop]).to(device)
             labels = torch.from_numpy(attack_set.labels[start:stop]).to(device)
@@ -728,10 +731,18 @@ def _generate(
     return [s for s in shards if s is not None]
 
 
-def _prepare(attack: Attack, cfg: RunConfig, roles: Roles, models: dict[str, Victim], dataset: SkeletonDataset, device: torch.device) -> None:
-    """Call the attack's one-time hook with the access its threat model grants (seeded, for reproducibility)."""
-    train = None
-    if attack.needs_training_data:
+def _prepare(
+    attack: Attack, cfg: RunConfig, roles: Roles, models: dict[str, Victim], dataset: SkeletonDataset, device: torch.device,
+    clean: np.ndarray, sample_ids: list[str],
+) -> None:
+    """Call the attack's one-time hook with the access its threat model grants (seeded, for reproducibility).
+
+    A hard no-box attack gets the unlabelled samples of its ``manifold_split`` (:func:`unlabelled_samples`).
+    """
+    train: Any = None
+    if attack.threat is ThreatModel.HARD_NO_BOX:
+        train = unlabelled_samples(attack, cfg, dataset, clean, sample_ids)
+    elif attack.needs_training_data:
         spec = DATASETS.get(cfg.dataset)
         if "train" not in spec.splits:
             raise ConfigError(f"attack {cfg.attack!r} needs a training split, dataset {cfg.dataset!r} has only {', '.join(spec.splits)}")

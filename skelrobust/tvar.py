@@ -31,7 +31,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -244,7 +244,11 @@ def motion_taps_from_series(series: np.ndarray, *, num_bandwidths: int = 25) -> 
 
 
 def sample_taps(
-    data: np.ndarray, lengths: Sequence[int] | np.ndarray, *, num_bandwidths: int = 25
+    data: np.ndarray,
+    lengths: Sequence[int] | np.ndarray,
+    *,
+    num_bandwidths: int = 25,
+    series_taps: Callable[..., tuple[np.ndarray, np.ndarray]] = motion_taps_from_series,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Motion taps of a batch of canonical samples, fitted on each sample's valid frames.
 
@@ -252,6 +256,8 @@ def sample_taps(
         data: ``(N, C, T, V, M)`` clean samples.
         lengths: ``(N,)`` valid frames per sample; frames beyond get zero taps.
         num_bandwidths: Bandwidth grid size.
+        series_taps: ``series_taps(series (S, n), num_bandwidths=...) -> (a1, a2)``, the taps of equal-length
+            series (default :func:`motion_taps_from_series`; :mod:`skelrobust.smi` passes its first-order one).
 
     Returns:
         ``(a1, a2)``, each float32 ``(N, C, T, V, M)``. Samples of equal length are fitted in one batch.
@@ -264,7 +270,7 @@ def sample_taps(
     for length in np.unique(lengths):
         idx = np.flatnonzero(lengths == length)
         block = data[idx, :, :length].transpose(0, 1, 3, 4, 2).reshape(-1, int(length))  # (S, length)
-        t1, t2 = motion_taps_from_series(block, num_bandwidths=num_bandwidths)
+        t1, t2 = series_taps(block, num_bandwidths=num_bandwidths)
         shape = (len(idx), c, v, m, int(length))
         a1[idx, :, :length] = t1.reshape(shape).transpose(0, 1, 4, 2, 3)
         a2[idx, :, :length] = t2.reshape(shape).transpose(0, 1, 4, 2, 3)
@@ -297,6 +303,9 @@ class TVARCache:
         persist: Read and write the disk cache; when False every call fits in memory.
     """
 
+    #: Names the taps' fit in every cache key; a subclass with another fit (:meth:`fit`) sets its own.
+    kind = "tvar"
+
     def __init__(self, num_bandwidths: int = 25, root: str | Path | None = None, persist: bool = True) -> None:
         self.num_bandwidths = int(num_bandwidths)
         self.persist = bool(persist)
@@ -309,10 +318,14 @@ class TVARCache:
 
     def key(self, sample: np.ndarray, sample_id: str | None) -> str:
         digest = hashlib.sha256()
-        digest.update(f"tvar-v{TVAR_VERSION}-bw{self.num_bandwidths}-{sample.shape}".encode())
+        digest.update(f"{self.kind}-v{TVAR_VERSION}-bw{self.num_bandwidths}-{sample.shape}".encode())
         digest.update(np.ascontiguousarray(sample, dtype=np.float32).tobytes())
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in (sample_id or "sample"))[:64]
         return f"{safe}-{digest.hexdigest()[:20]}"
+
+    def fit(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Taps ``(a1, a2)`` of clean samples ``(N, C, T, V, M)`` on their valid frames (the cache misses)."""
+        return sample_taps(data, valid_lengths(data), num_bandwidths=self.num_bandwidths)
 
     def taps(self, x: torch.Tensor, sample_ids: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a1, a2)`` for the clean batch ``x`` ``(N, C, T, V, M)``, on ``x``'s device and dtype."""
@@ -335,7 +348,7 @@ class TVARCache:
             missing.append(i)
         if missing:
             sub = data[missing]
-            f1, f2 = sample_taps(sub, valid_lengths(sub), num_bandwidths=self.num_bandwidths)
+            f1, f2 = self.fit(sub)
             for j, i in enumerate(missing):
                 a1[i], a2[i] = f1[j], f2[j]
                 if not self.persist:

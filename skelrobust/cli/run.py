@@ -39,7 +39,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--preset", default=None, help="Preset of the victim(s) (default: the checkpoint's build record, else benchmark.yaml's for the dataset).")
 @click.option("--config", "victim_config", multiple=True, metavar="KEY=VALUE", help="Build option of the victim(s) (repeatable; default: the checkpoint's build record).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
-@click.option("--selection", type=click.Choice(["correct", "all"]), default=None, help="Attack only samples the attacked model gets right, or any (default from benchmark.yaml: correct).")
+@click.option("--selection", type=click.Choice(["correct", "all"]), default=None, help="Attack only samples the attacked model gets right, or any (default from benchmark.yaml: correct; hard no-box attacks take all).")
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
 @click.option("--resume/--overwrite", default=True, show_default=True, help="Resume the run in --output, or discard it and start afresh.")

@@ -37,6 +37,23 @@ FAST_OPTIONS: dict[str, dict[str, Any]] = {
     "bo": {"q": 8, "initial": 8, "raw_samples": 16, "refine_steps": 2, "fit_maxiter": 10},
 }
 
+
+class _TinyEncoder(nn.Module):
+    """A fixed per-frame encoder (N, 3, T, 25, 2) -> (N, 8): the hard no-box attacks' user-given encoder."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.frame = nn.Linear(150, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v, m = x.shape
+        return torch.tanh(self.frame(x.permute(0, 2, 1, 3, 4).reshape(n, t, c * v * m))).mean(1)
+
+
+for _name in ("s1i", "s2i", "s1mi", "s2mi", "nobox-ifgsm", "nobox-mifgsm"):
+    FAST_OPTIONS[_name] = {"encoder": _TinyEncoder(), "tvar_bandwidths": 3, "progress": False, "cache": False}
+
 #: Options for the behavioural tests (eps 0.2, 10 steps): SMART's fixed 0.01-per-frame step is too short there;
 #: BASAR is a minimal-perturbation attack with no budget of its own, so it gets an l2 budget that holds its search.
 STRONG_OPTIONS: dict[str, dict[str, Any]] = {"smart": {"step_size": 0.05}, "basar": {"norm": "l2", "eps": 50.0}}

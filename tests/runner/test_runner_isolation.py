@@ -84,5 +84,5 @@ def test_cli_exits_2_naming_the_failed_cell_after_writing_outputs(data_dir: Path
     assert f"{spec('victim_b')}/{BOOM} (RuntimeError: boom on this input)" in err_lines[0]
     assert spec("victim_a") + "/" not in err_lines[0]
     table = [line for line in result.stdout.splitlines() if line.startswith(spec("victim_b")) and BOOM in line]
-    assert len(table) == 1 and table[0].split()[2:] == ["error"] * 4
+    assert len(table) == 1 and table[0].split()[2:] == ["error"] * 5
     assert "clean acc" in result.stdout and "%" in result.stdout

@@ -1,0 +1,58 @@
+"""A hard no-box run through the runner: unfiltered attack set, unlabelled samples to prepare, fooling rates."""
+
+from __future__ import annotations
+
+import json
+
+from skelrobust.runner import RunConfig, run_benchmark
+
+ENCODER_CODE = """
+import torch
+from torch import nn
+
+
+class FrameEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.frame = nn.Linear(150, 16)
+
+    def forward(self, x):
+        n, c, t, v, m = x.shape
+        return torch.tanh(self.frame(x.permute(0, 2, 1, 3, 4).reshape(n, t, c * v * m))).mean(1)
+"""
+
+
+def test_hard_no_box_run_end_to_end(tmp_path) -> None:
+    (tmp_path / "my_encoder.py").write_text(ENCODER_CODE)
+    spec = f"{tmp_path / 'my_encoder.py'}:FrameEncoder"  # user code, as --option encoder=FILE.py:ATTR passes it
+    cfg = RunConfig(
+        attack="s2mi", victims=["stgcn"], dataset="synthetic", eps=0.05, steps=3, n_samples=8, batch_size=4, device="cpu",
+        attack_options={"encoder": spec, "tvar_bandwidths": 3, "cache": False, "progress": False},
+    )
+    results = run_benchmark(cfg, tmp_path / "run", progress=False)
+    assert results["threat_model"] == "hard-no-box" and results["surrogate"] is None
+    assert results["attack_set"]["selection"] == "all" and results["n_samples"] == 8
+    cell = results["victims"][0]
+    assert 0.0 <= cell["fooling_rate"] <= 1.0 and results["steps"] == 3
+    extras = results["attack_extras"][0]["nobox"]
+    # the attack learned its negatives on the 8 clean attack samples (unlabelled), not on the 4 of its batch
+    assert extras["encoder"]["manifold_split"] == "attack" and extras["encoder"]["unlabelled_samples"] == 8
+    assert extras["encoder"]["source"] == "user code" and results["attack_config"]["encoder"] == spec
+    assert extras["negatives"]["clusters"] == 4 and extras["smi_order"] == 2
+    records = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert all(r["gradient_evaluations"] == 3 for r in records)
+    fooled = sum(v["adversarial_prediction"] != v["clean_prediction"] for r in records for v in r["victims"])
+    assert fooled / 8 == cell["fooling_rate"]
+
+
+def test_learned_encoder_through_the_runner_uses_the_whole_attack_set(tmp_path) -> None:
+    cfg = RunConfig(
+        attack="nobox-ifgsm", victims=["stgcn"], dataset="synthetic", eps=0.03, steps=2, n_samples=12, batch_size=6,
+        device="cpu", attack_options={"pretrain_steps": 2, "pretrain_batch_size": 4, "progress": False},
+    )
+    results = run_benchmark(cfg, tmp_path / "run", progress=False)
+    extras = [e["nobox"] for e in results["attack_extras"]]
+    assert [e["encoder"]["unlabelled_samples"] for e in extras] == [12, 12]
+    assert extras[0]["encoder"]["fingerprint"] == extras[1]["encoder"]["fingerprint"]  # learned once for both batches
+    assert extras[0]["negatives"]["clusters"] == 6 and extras[0]["smi_order"] == 0
