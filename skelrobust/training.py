@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import SkeletonDataset, load_dataset
@@ -197,13 +196,18 @@ def train_victim(
     device: str | torch.device | None = None,
     command: str = "",
     progress: bool = True,
+    recipe: "TrainingRecipe | None" = None,
 ) -> dict[str, Any]:
     """Train ``cfg.victim`` on ``cfg.dataset`` into ``out_dir`` and return the metadata written there.
 
     Writes ``out_dir/last.pt`` after each epoch, ``out_dir/best.pt`` whenever validation accuracy improves,
     and ``out_dir/metadata.json`` at the end. An existing ``last.pt`` of the same configuration is resumed;
-    one of a different configuration raises :class:`ConfigError`.
+    one of a different configuration raises :class:`ConfigError`. ``recipe`` (default: clean cross-entropy)
+    decides each step's loss and the validation figure that selects ``best.pt`` (see :mod:`skelrobust.recipes`).
     """
+    from .recipes import TrainingRecipe
+
+    recipe = recipe if recipe is not None else TrainingRecipe(cfg.label_smoothing)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = torch.device(device) if device is not None else torch.device("cpu")
@@ -231,6 +235,8 @@ def train_victim(
     }
     last = out / "last.pt"
     record = _config_record(cfg, victim)
+    if type(recipe) is not TrainingRecipe:
+        record["recipe"] = recipe.config()
     if last.is_file():
         state = _resume(last, record, victim, opt, sched, gen)
         log.info("resuming %s from epoch %d", out, state["epoch"])
@@ -248,8 +254,7 @@ def train_victim(
             if cfg.rotate_deg or cfg.scale:
                 x = augment(x, cfg.rotate_deg, cfg.scale, gen)
             x, y = x.to(target), y.to(target)
-            logits = victim(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            loss, logits = recipe.loss(victim, x, y, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -258,15 +263,16 @@ def train_victim(
             loss_sum += loss_value * len(batch)
             correct += int((logits.detach().argmax(1) == y).sum())
             bar.set_postfix(loss=f"{loss_value:.3f}")
-        val_acc = evaluate(victim, train_ds, cfg.batch_size * 2, val_idx)
+        scores = recipe.validate(victim, train_ds, val_idx, cfg.batch_size * 2)
+        val_acc, selected = scores["val_accuracy"], scores[recipe.selection]
         state["train_seconds"] += time.perf_counter() - started
         state["train_cpu_seconds"] += time.process_time() - cpu_started
         state["history"].append(
-            {"epoch": epoch + 1, "loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx), "val_accuracy": val_acc}
+            {"epoch": epoch + 1, "loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx), **scores}
         )
         log.info("epoch %d: loss %.4f, train %.3f, val %.3f", epoch + 1, loss_sum / len(train_idx), correct / len(train_idx), val_acc)
-        if val_acc > state["best_val"]:
-            state["best_val"], state["best_epoch"] = val_acc, epoch + 1
+        if selected > state["best_val"]:
+            state["best_val"], state["best_epoch"] = selected, epoch + 1
             with atomic_path(out / "best.pt") as tmp:
                 torch.save({k: v.detach().cpu() for k, v in victim.network.state_dict().items()}, tmp)
         state["epoch"] = epoch + 1
@@ -289,7 +295,7 @@ def train_victim(
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "best_epoch": state["best_epoch"],
-        "val_accuracy": state["best_val"],
+        "val_accuracy": state["history"][state["best_epoch"] - 1]["val_accuracy"],
         "test_accuracy": test_acc,
         "validation_split": {"rule": val_rule, "n_train": int(len(train_idx)), "n_val": int(len(val_idx))},
         "n_test": len(test_ds),
@@ -303,6 +309,9 @@ def train_victim(
         "sha256": sha256_file(best),
         "history": state["history"],
     }
+    if type(recipe) is not TrainingRecipe:
+        meta["defense"] = recipe.config()
+        meta[recipe.selection] = state["best_val"]
     atomic_write_json(out / "metadata.json", meta)
     return meta
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Any
 
 import click
 
+from .hardening import build_recipe, hardening_options
 from .main import dataset_option, dataset_options, echo_json, main, parse_assignments
 
 
@@ -89,6 +91,7 @@ def victims_command(as_json: bool) -> None:
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch CPU threads (default: torch's choice).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (rerunning the same command resumes).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+@hardening_options
 def train_command(
     victim: str,
     dataset: str,
@@ -112,6 +115,7 @@ def train_command(
     threads: int | None,
     out: str,
     as_json: bool,
+    **hardening: Any,
 ) -> None:
     """Train a victim; writes OUT/best.pt, OUT/last.pt and OUT/metadata.json."""
     import torch
@@ -127,7 +131,8 @@ def train_command(
         dataset_options=dataset_options(dataset_option_texts), build_config=parse_assignments(config, "--config"),
     )
     command = shlex.join(["skelrobust", *sys.argv[1:]])
-    meta = train_victim(cfg, out, device=_device(device), command=command, progress=True)
+    recipe = build_recipe(cfg, hardening)
+    meta = train_victim(cfg, out, device=_device(device), command=command, progress=True, recipe=recipe)
     if as_json:
         echo_json(meta)
     else:
