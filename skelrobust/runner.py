@@ -691,6 +691,11 @@ def _evaluate(
         "attack_extras": [json.loads(str(s["extras"])) for s in shards],
         "files": {"samples": SAMPLES_FILE, "adversarial": ADVERSARIAL_FILE, "attack_set": ATTACK_SET_FILE},
     }
+    if attack.threat is ThreatModel.WHITE_BOX and judge is not None:  # defended copies of the attacked model: adaptive
+        from .adaptive import add_adaptive_results
+
+        add_adaptive_results(results["victims"], cells, attack, defenses, models, judge, clean, attack_set,
+                             layout=dataset.layout, batch_size=bs, seed=int(cfg.seed or 0), device=device)
     return results, records
 
 

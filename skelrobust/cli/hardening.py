@@ -6,15 +6,18 @@ Kept apart from the ``train`` command itself so that the command stays a thin wr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 _OPTIONS = [
     click.option(
-        "--defense", "defense", type=click.Choice(["none", "pgd-at", "trades", "gaussian-noise"]), default="none",
-        show_default=True, help="Training recipe: clean, PGD adversarial training, TRADES or Gaussian augmentation.",
+        "--defense", "defense", type=click.Choice(["none", "pgd-at", "trades", "gaussian-noise", "beat"]), default="none",
+        show_default=True,
+        help="Training recipe: clean, PGD adversarial training, TRADES, Gaussian augmentation, or BEAT heads over the --checkpoint base.",
     ),
+    click.option("--heads", default=5, show_default=True, type=int, help="beat: number of Bayesian heads."),
     click.option("--eps", default=None, type=float, help="pgd-at/trades budget in data units (default: the dataset's protocol budget)."),
     click.option("--norm", default="linf", show_default=True, type=click.Choice(["linf", "l2"]), help="pgd-at/trades budget norm."),
     click.option("--attack-steps", default=10, show_default=True, type=int, help="pgd-at/trades inner PGD steps (step 2.5 eps / steps)."),
@@ -42,6 +45,40 @@ def protocol_eps(dataset: str) -> float:
 
         raise ConfigError(f"benchmark.yaml gives no budget for dataset {dataset!r}; pass --eps")
     return float(value)
+
+
+def train_with_defense(cfg: Any, options: dict[str, Any], out: str, *, device: str, command: str) -> dict[str, Any]:
+    """``skelrobust train`` with its hardening options: a recipe through the training loop, or BEAT's heads."""
+    from ..training import train_victim
+
+    if options["defense"] == "beat":
+        return post_train_beat(cfg, options, out, device=device, command=command)
+    recipe = build_recipe(cfg, options)
+    return train_victim(cfg, out, device=device, command=command, progress=True, recipe=recipe)
+
+
+def post_train_beat(cfg: Any, options: dict[str, Any], out: str, *, device: str, command: str) -> dict[str, Any]:
+    """BEAT's heads over a trained base: ``--checkpoint`` (or the zoo's weights); a missing base is one line."""
+    from ..data import load_dataset
+    from ..errors import CheckpointError, ConfigError
+    from ..loading import load_victim
+    from ..recipes.beat import BeatConfig, train_beat
+    from ..training import validation_split
+
+    if options["adversarial_set"] is not None or options["sigma"] is not None or options["eps"] is not None:
+        raise ConfigError("--defense beat takes no --adversarial-set, --sigma or --eps (its adversaries are sampled, see skelrobust.recipes.beat)")
+    if cfg.init_checkpoint is not None and not Path(cfg.init_checkpoint).is_file():
+        raise CheckpointError(f"--defense beat: base checkpoint {cfg.init_checkpoint} does not exist (BEAT post-trains heads over a trained classifier)")
+    try:
+        base = load_victim(cfg.victim, checkpoint=cfg.init_checkpoint, dataset=cfg.dataset, preset=cfg.preset, pretrained=True,
+                           root=cfg.root, device=device, **cfg.build_config)
+    except CheckpointError as exc:
+        raise CheckpointError(f"--defense beat needs a trained base classifier: pass --checkpoint BASE.pt ({exc})") from None
+    train = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
+    test = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
+    train_idx, val_idx, _ = validation_split(train, cfg.val_fraction)
+    config = BeatConfig(num_heads=options["heads"], epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed)
+    return train_beat(base, train, test, train_idx, val_idx, config, out, command=command)
 
 
 def build_recipe(cfg: Any, options: dict[str, Any]) -> Any:

@@ -24,6 +24,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @dataset_option
 @click.option("--defense", "defenses", multiple=True, default=("none",), show_default=True, help="Defense(s): NAME[,NAME...] (repeatable).")
 @click.option("--defense-option", "defense_options", multiple=True, metavar="NAME.KEY=VALUE", help="Option of one defense, e.g. lowpass.sigma=2.")
+@click.option("--defense-checkpoint", "defense_checkpoints", multiple=True, metavar="NAME=PATH", help="Hardened weights of a hardened-weights defense (pgd-at, trades, gaussian-noise); default: the zoo's.")
 @click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default from benchmark.yaml: 0.01).")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default=None, help="Budget norm (default linf).")
 @click.option("--steps", type=int, default=None, help="Attack iterations (default 200).")
@@ -44,7 +45,8 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(
     attack: str, victims: tuple[str, ...], surrogate: str | None, dataset: str, root: str | None,
-    dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
+    dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...],
+    defense_checkpoints: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
     selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
@@ -79,6 +81,11 @@ def run_command(
         if not dot or not option:
             raise ConfigError(f"--defense-option expects NAME.KEY=VALUE, got {text!r}")
         per_defense.setdefault(name, {})[option] = value
+    for text in defense_checkpoints:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--defense-checkpoint expects NAME=PATH, got {text!r}")
+        per_defense.setdefault(name, {})["checkpoint"] = path
     cfg = RunConfig(
         attack=attack, victims=victim_names, dataset=dataset, surrogate=surrogate, root=root,
         dataset_options=dataset_options(dataset_option_texts), defenses=split_names(defenses), defense_options=per_defense,
@@ -91,6 +98,10 @@ def run_command(
         echo_json(results)
     else:
         click.echo(format_table(results))
+        from ..adaptive import format_adaptive
+
+        if format_adaptive(results):
+            click.echo(format_adaptive(results))
         click.echo(f"results: {output}")
     failed = failed_cells(results)
     if failed:

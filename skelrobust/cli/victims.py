@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .hardening import build_recipe, hardening_options
+from .hardening import hardening_options, train_with_defense
 from .main import dataset_option, dataset_options, echo_json, main, parse_assignments
 
 
@@ -120,7 +120,7 @@ def train_command(
     """Train a victim; writes OUT/best.pt, OUT/last.pt and OUT/metadata.json."""
     import torch
 
-    from ..training import TrainConfig, train_victim
+    from ..training import TrainConfig
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -131,8 +131,7 @@ def train_command(
         dataset_options=dataset_options(dataset_option_texts), build_config=parse_assignments(config, "--config"),
     )
     command = shlex.join(["skelrobust", *sys.argv[1:]])
-    recipe = build_recipe(cfg, hardening)
-    meta = train_victim(cfg, out, device=_device(device), command=command, progress=True, recipe=recipe)
+    meta = train_with_defense(cfg, hardening, out, device=_device(device), command=command)
     if as_json:
         echo_json(meta)
     else:

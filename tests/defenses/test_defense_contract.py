@@ -13,7 +13,7 @@ from skelrobust.victim import Victim
 
 
 def test_builtin_defenses_are_registered() -> None:
-    assert {"none", "lowpass", "pgd-at", "trades", "gaussian-noise", "smoothing"} <= set(DEFENSES.names())
+    assert {"none", "lowpass", "pgd-at", "trades", "gaussian-noise", "smoothing", "beat"} <= set(DEFENSES.names())
 
 
 def contract_options(name: str, victim: Victim, tmp_path: Path) -> dict:
@@ -24,6 +24,14 @@ def contract_options(name: str, victim: Victim, tmp_path: Path) -> dict:
         state = {k: v + 0.01 * torch.randn_like(v) for k, v in victim.network.state_dict().items()}
         torch.save(state, tmp_path / "hardened.pt")
         return {"checkpoint": str(tmp_path / "hardened.pt")}
+    if cls.kind is DefenseKind.BAYESIAN_ENSEMBLE:
+        from skelrobust.bayesian_heads import init_heads, state_dict_sha256
+        from skelrobust.recipes.beat import BEAT_VERSION
+
+        heads = init_heads(3, victim.num_classes, torch.Generator().manual_seed(0))
+        torch.save({"version": BEAT_VERSION, "heads": heads, "num_classes": victim.num_classes,
+                    "base_sha256": state_dict_sha256(victim.network), "config": {}}, tmp_path / "heads.pt")
+        return {"heads": str(tmp_path / "heads.pt")}
     return {}
 
 
