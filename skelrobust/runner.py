@@ -98,6 +98,8 @@ class RunConfig:
         checkpoints: Per model name, the weights to load (instead of the zoo).
         dataset_options: Loader options of the dataset (e.g. ``{"benchmark": "xview"}`` for NTU).
         selection: ``correct`` (samples the attacked model gets right) or ``all``.
+        split: Split the attack set is drawn from (``test``; ``train`` makes adversarial sets for
+            ``skelrobust train --adversarial-set``, which refuses sets made from test samples).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; default ``file`` with ``compat="robustbenchhar"`` (its gatherCorrectPrediction
             walks the test file in order), else ``seeded``.
@@ -124,6 +126,7 @@ class RunConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)
     selection: str = "correct"
     order: str | None = None
+    split: str = "test"
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
@@ -447,7 +450,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
     wall = time.perf_counter()
     cfg = resolve_config(cfg)
     device = torch.device(cfg.device)
-    dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
+    dataset = load_dataset(cfg.dataset, cfg.split, root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     defenses: dict[str, Defense] = {name: create_defense(name, **cfg.defense_options.get(name, {})) for name in cfg.defenses}
     roles = resolve_roles(attack.threat, cfg)
@@ -474,6 +477,7 @@ def run_benchmark(cfg: RunConfig, output: str | Path, *, overwrite: bool = False
         "root": cfg.root,
         "dataset_options": cfg.dataset_options,
         "dataset_fingerprint": _fingerprint(dataset),
+        **({"split": cfg.split} if cfg.split != "test" else {}),
         "skelrobust_version": __version__,
         "n_samples": cfg.n_samples,
         "seed": cfg.seed,
@@ -646,7 +650,7 @@ def _evaluate(
         "surrogate": roles.attacked,
         "attacked_model": judge,
         "dataset": cfg.dataset,
-        "split": "test",
+        "split": cfg.split,
         "layout": dataset.layout.name,
         "num_classes": dataset.num_classes,
         "eps": float(cfg.eps or 0.0),

@@ -37,6 +37,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Extra attack option (repeatable), e.g. random_start=false.")
 @click.option("--checkpoint", default=None, type=click.Path(), help="Weights of the single victim (e.g. a custom model).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
+@click.option("--split", default="test", show_default=True, help="Split the attack set is drawn from (train: adversarial sets for train --adversarial-set).")
 @click.option("--selection", type=click.Choice(["correct", "all"]), default="correct", show_default=True, help="Attack only samples the attacked model gets right, or any.")
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
@@ -49,7 +50,7 @@ def run_command(
     defense_checkpoints: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, victim_checkpoints: tuple[str, ...],
-    selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
+    split: str, selection: str, order: str | None, output: str, resume: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
@@ -91,7 +92,7 @@ def run_command(
         dataset_options=dataset_options(dataset_option_texts), defenses=split_names(defenses), defense_options=per_defense,
         attack_options=parse_assignments(options, "--option"),
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
-        targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
+        targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order, split=split,
     )
     results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet)
     if as_json:

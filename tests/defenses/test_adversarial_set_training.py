@@ -102,3 +102,23 @@ def test_train_cli_mixes_a_training_set_and_refuses_a_test_set(learn_dataset: st
     result = CliRunner().invoke(main, [*base, "--adversarial-set", str(leak), "--out", str(out)])
     assert result.exit_code == 1 and "would leak the test set" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_run_on_the_training_split_exports_a_set_that_train_accepts(learn_dataset: str, tmp_path: Path) -> None:
+    common = ["--dataset", learn_dataset]
+    trained = CliRunner().invoke(main, ["train", "--victim", "mlp", *common, "--epochs", "2", "--batch-size", "8", "--val-fraction", "0.25",
+                                        "--out", str(tmp_path / "clean")])
+    assert trained.exit_code == 0, trained.output
+    checkpoint = str(tmp_path / "clean" / "best.pt")
+    run = CliRunner().invoke(main, ["run", "--attack", "pgd", "--victim", "mlp", *common, "--checkpoint", checkpoint, "--split", "train",
+                                    "--selection", "all", "--eps", "0.02", "--steps", "2", "--n-samples", "8", "--output", str(tmp_path / "run"), "--quiet"])
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["split"] == "train"
+    exported = CliRunner().invoke(main, ["export", str(tmp_path / "run"), "--format", "npz", "--out", str(tmp_path / "adv.npz")])
+    assert exported.exit_code == 0, exported.output
+    result = CliRunner().invoke(main, ["train", "--victim", "mlp", *common, "--epochs", "1", "--batch-size", "8", "--val-fraction", "0.25",
+                                       "--checkpoint", checkpoint, "--adversarial-set", str(tmp_path / "adv.npz"),
+                                       "--out", str(tmp_path / "hardened"), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)["defense"]["adversarial_set"]
+    assert record["format"] == "npz" and record["n"] + record["dropped_validation_samples"] == 8
