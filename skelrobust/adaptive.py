@@ -116,11 +116,14 @@ def add_adaptive_results(
 ) -> None:
     """Add the adaptive figures to every cell summary of a white-box run whose victim is the attacked model.
 
-    Cells of other victims (the attack never saw them: transfer) and undefended cells are left as they are.
+    Cells of other victims (the attack never saw them: transfer), undefended cells and defenses that return the
+    victim unchanged are left as they are.
     """
     for summary, cell in zip(summaries, cells):
         defense = defenses[cell["defense"]]
         if cell["victim"] != attacked or "error" in cell or defense.kind is DefenseKind.NONE:
+            continue
+        if defense.wrap(models[attacked]) is models[attacked]:  # the defense leaves this victim as it is: naive is adaptive
             continue
         summary.update(adaptive_cell(
             attack, defense, models[attacked], clean, attack_set, cell["adversarial_predictions"],
