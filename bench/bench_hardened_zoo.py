@@ -44,7 +44,7 @@ def bootstrap(outcomes: np.ndarray, reps: int = 2000, seed: int = 0) -> list[flo
     return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
-def measure(args: argparse.Namespace) -> dict:
+def measure(args: argparse.Namespace, save=lambda report: None) -> dict:
     name, _, checkpoint = args.model.partition("=")
     victim = load_victim(args.victim, checkpoint=None if checkpoint == "zoo" else checkpoint, dataset=args.dataset,
                          preset=args.preset).eval()
@@ -72,6 +72,7 @@ def measure(args: argparse.Namespace) -> dict:
             "robust_accuracy": float(resisted.mean()), "interval95": bootstrap(resisted), "resisted": resisted.tolist(),
             "attack_seconds": round(time.perf_counter() - start, 1),
         }
+        save(report)  # after every budget, so a long run keeps what it measured
     return report
 
 
@@ -113,9 +114,12 @@ def main() -> None:
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = merge(args.merge) if args.merge else measure(args)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=1))
+
+    def save(result: dict) -> None:
+        Path(args.output).write_text(json.dumps(result, indent=1))
+
+    save(merge(args.merge) if args.merge else measure(args, save))
 
 
 if __name__ == "__main__":
