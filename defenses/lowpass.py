@@ -27,7 +27,8 @@ from skelrobust.errors import ConfigError
 class LowPass(InputTransformDefense):
     """Temporal low-pass smoothing of every joint trajectory over the valid frames.
 
-    Differentiable (a fixed linear filter per presence pattern), deterministic.
+    Differentiable (a fixed linear filter per presence pattern), deterministic: the adaptive attack takes
+    gradients through the filter.
 
     Args:
         kernel: ``gaussian`` (weights ``exp(-k^2 / (2 sigma^2))``) or ``box`` (moving average).

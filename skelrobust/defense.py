@@ -9,22 +9,36 @@ Input-transform defenses (smoothing, quantisation, ...) subclass :class:`InputTr
 implement :meth:`InputTransformDefense.transform`. The transform runs on the canonical tensor, in data
 units, *before* the victim's own adapter, so it works for every architecture and every layout.
 
-Each defense declares whether gradients flow through it (``differentiable``) and whether it is
-randomised: an adaptive attacker needs to know both (a non-differentiable transform calls for BPDA, a
-randomised one for expectation over transformation).
+Each defense declares its :class:`DefenseKind` (hardened weights, input transform, randomized model,
+Bayesian ensemble), whether gradients flow through it (``differentiable``) and whether it is randomised.
+:meth:`Defense.adaptive_model` turns that into what an adaptive white-box attacker differentiates
+(Athalye, Carlini and Wagner, ICML 2018; Tramer et al., NeurIPS 2020): the defended model itself when
+gradients flow through it, BPDA (the transform's backward pass replaced by the identity) for a
+non-differentiable transform, and expectation over transformation (EOT) for a randomised one.
 """
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, UnsupportedError
 from .registry import Registry, is_object_spec, load_object
 from .victim import Victim
+
+
+class DefenseKind(str, enum.Enum):
+    """What a defense changes, which decides how it is attacked adaptively."""
+
+    NONE = "none"  #: the undefended reference
+    HARDENED_WEIGHTS = "hardened-weights"  #: other weights for the same architecture (adversarial training)
+    INPUT_TRANSFORM = "input-transform"  #: a transform of the input before the victim
+    RANDOMIZED = "randomized"  #: a randomised prediction (randomized smoothing)
+    BAYESIAN_ENSEMBLE = "bayesian-ensemble"  #: an average over posterior samples (BEAT)
 
 
 class Defense(ABC):
@@ -32,12 +46,14 @@ class Defense(ABC):
 
     Class attributes:
         name: Registry name (set by :func:`register_defense`).
+        kind: What the defense changes (:class:`DefenseKind`).
         differentiable: Gradients w.r.t. the input flow through the defended victim.
         randomized: The defended victim's output is random for a fixed input.
         paper: Citation of the method, if any.
     """
 
     name: ClassVar[str] = "defense"
+    kind: ClassVar[DefenseKind] = DefenseKind.INPUT_TRANSFORM
     differentiable: ClassVar[bool] = True
     randomized: ClassVar[bool] = False
     paper: ClassVar[str] = ""
@@ -46,13 +62,26 @@ class Defense(ABC):
     def wrap(self, victim: Victim) -> Victim:
         """The defended victim: same layout, class count and input contract as ``victim``."""
 
+    def adaptive_model(self, victim: Victim) -> tuple[nn.Module, str]:
+        """``(model, method)``: what an adaptive white-box attacker differentiates to attack ``wrap(victim)``.
+
+        Default: the defended victim itself, gradients flowing through the defense. Non-differentiable
+        and randomised defenses override this (BPDA, EOT); ``method`` names what was done, for the results.
+        """
+        if not self.differentiable or self.randomized:
+            raise UnsupportedError(f"defense {self.name!r} is randomised or not differentiable and defines no adaptive attack (BPDA / EOT)")
+        return self.wrap(victim), "gradients through the defense"
+
     def config(self) -> dict[str, Any]:
         """Name and parameters, recorded with results."""
         public = {
             k: v for k, v in vars(self).items()
             if not k.startswith("_") and isinstance(v, (int, float, str, bool, type(None), list, tuple))
         }
-        return {"name": self.name, "differentiable": self.differentiable, "randomized": self.randomized, **public}
+        return {
+            "name": self.name, "kind": self.kind.value, "differentiable": self.differentiable, "randomized": self.randomized,
+            "paper": self.paper, **public,
+        }
 
 
 class _Transform(nn.Module):
@@ -66,8 +95,35 @@ class _Transform(nn.Module):
         return self.defense.transform(x)
 
 
+class _StraightThrough(nn.Module):
+    """BPDA with the identity (Athalye et al. 2018): forward applies the transform, backward passes gradients unchanged."""
+
+    def __init__(self, defense: "InputTransformDefense") -> None:
+        super().__init__()
+        self.defense = defense
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (self.defense.transform(x) - x).detach()
+
+
 class InputTransformDefense(Defense):
-    """A defense that transforms the canonical input before the victim sees it."""
+    """A defense that transforms the canonical input before the victim sees it.
+
+    Adaptive attack: gradients through :meth:`transform` when ``differentiable``, else BPDA with the identity
+    as the transform's backward pass (the transform approximately preserves its input).
+    """
+
+    kind = DefenseKind.INPUT_TRANSFORM
+
+    def adaptive_model(self, victim: Victim) -> tuple[nn.Module, str]:
+        if self.differentiable:
+            return self.wrap(victim), "gradients through the transform"
+        bpda = Victim(
+            victim.network, layout=victim.layout, num_classes=victim.num_classes,
+            adapter=nn.Sequential(_StraightThrough(self), victim.adapter), name=f"{victim.name}+{self.name}(bpda)",
+            preset=victim.preset, config=victim.config, num_persons=victim.num_persons,
+        )
+        return bpda.train(victim.training), "BPDA (identity backward through the transform)"
 
     @abstractmethod
     def transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +157,7 @@ def register_defense(name: str, **metadata: Any) -> Callable[[type[Defense]], ty
     def decorator(cls: type[Defense]) -> type[Defense]:
         cls.name = name
         DEFENSES.register(
-            name, cls, differentiable=cls.differentiable, randomized=cls.randomized,
+            name, cls, kind=cls.kind.value, paper=cls.paper, differentiable=cls.differentiable, randomized=cls.randomized,
             description=(cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "", **metadata,
         )
         return cls

@@ -113,6 +113,8 @@ class RunConfig:
         selection: ``correct`` (samples the attacked model gets right) or ``all``; ``None`` takes
             benchmark.yaml's once the attack's threat model is known (:func:`default_selection`);
             hard no-box attacks take ``all`` and refuse ``correct`` (:mod:`skelrobust.nobox.access`).
+        split: Split the attack set is drawn from (``test``; ``train`` makes adversarial sets for
+            ``skelrobust train --adversarial-set``, which refuses sets made from test samples).
         order: Order in which test samples are considered: ``seeded`` (a permutation from ``seed``) or
             ``file``; always ``file`` with ``compat="robustbenchhar"`` unless given (its
             gatherCorrectPrediction walks the test file in order), else benchmark.yaml's.
@@ -146,6 +148,7 @@ class RunConfig:
     order: str | None = None
     eps_source: str | None = None
     max_queries: int | None = None
+    split: str = "test"
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
@@ -586,7 +589,7 @@ def run_benchmark(
     wall = time.perf_counter()
     cfg = resolve_config(cfg)
     device = torch.device(cfg.device)
-    dataset = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
+    dataset = load_dataset(cfg.dataset, cfg.split, root=cfg.root, **cfg.dataset_options)
     attack = build_attack(cfg, unit=dataset.units)
     cfg = replace(cfg, max_queries=query_access(attack.threat is ThreatModel.QUERY, cfg.attack, cfg.surrogate, cfg.max_queries, per_attack_max_queries(cfg)))
     cfg = hard_no_box_config(cfg, attack)
@@ -616,6 +619,7 @@ def run_benchmark(
         "root": cfg.root,
         "dataset_options": cfg.dataset_options,
         "dataset_fingerprint": _fingerprint(dataset),
+        **({"split": cfg.split} if cfg.split != "test" else {}),
         "skelrobust_version": __version__,
         "n_samples": cfg.n_samples,
         "seed": cfg.seed,
@@ -813,7 +817,7 @@ def _evaluate(
         "surrogate": roles.attacked,
         "attacked_model": judge,
         "dataset": cfg.dataset,
-        "split": "test",
+        "split": cfg.split,
         "layout": dataset.layout.name,
         "num_classes": dataset.num_classes,
         "eps": float(cfg.eps or 0.0),
@@ -859,6 +863,11 @@ def _evaluate(
         "attack_extras": [json.loads(str(s["extras"])) for s in shards],
         "files": {"samples": SAMPLES_FILE, "adversarial": ADVERSARIAL_FILE, "attack_set": ATTACK_SET_FILE},
     }
+    if attack.threat is ThreatModel.WHITE_BOX and judge is not None:  # defended copies of the attacked model: adaptive
+        from .adaptive import add_adaptive_results
+
+        add_adaptive_results(results["victims"], cells, attack, defenses, models, judge, clean, attack_set,
+                             layout=dataset.layout, batch_size=bs, seed=int(cfg.seed or 0), device=device)
     return results, records
 
 

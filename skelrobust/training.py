@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from .data import SkeletonDataset, load_dataset
@@ -200,28 +199,35 @@ def train_victim(
     device: str | torch.device | None = None,
     command: str = "",
     progress: bool = True,
+    recipe: "TrainingRecipe | None" = None,
 ) -> dict[str, Any]:
     """Train ``cfg.victim`` on ``cfg.dataset`` into ``out_dir`` and return the metadata written there.
 
     Writes ``out_dir/last.pt`` after each epoch, ``out_dir/best.pt`` whenever validation accuracy improves,
     and ``out_dir/metadata.json`` at the end. An existing ``last.pt`` of the same configuration is resumed;
-    one of a different configuration raises :class:`ConfigError`.
+    one of a different configuration raises :class:`ConfigError`. ``recipe`` (default: clean cross-entropy)
+    decides each step's loss and the validation figure that selects ``best.pt`` (see :mod:`skelrobust.recipes`).
     """
+    from .recipes import TrainingRecipe
+
+    recipe = recipe if recipe is not None else TrainingRecipe(cfg.label_smoothing)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; training writes a folder (best.pt, last.pt, metadata.json)")
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _train(cfg, out, device=device, command=command, progress=progress)
+        return _train(cfg, out, recipe, device=device, command=command, progress=progress)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a run that failed before its first epoch leaves no empty folder behind
         raise
 
 
-def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, command: str, progress: bool) -> dict[str, Any]:
+def _train(cfg: TrainConfig, out: Path, recipe: "TrainingRecipe", *, device: str | torch.device | None, command: str, progress: bool) -> dict[str, Any]:
     """The body of :func:`train_victim`, writing into the existing folder ``out``."""
+    from .recipes import TrainingRecipe
+
     target = torch.device(device) if device is not None else torch.device("cpu")
     train_ds = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
     test_ds = load_dataset(cfg.dataset, "test", root=cfg.root, **cfg.dataset_options)
@@ -250,6 +256,8 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
     }
     last = out / "last.pt"
     record = _config_record(cfg, victim)
+    if type(recipe) is not TrainingRecipe:
+        record["recipe"] = recipe.config()
     if last.is_file():
         state = _resume(last, record, victim, opt, sched, gen)
         log.info("resuming %s from epoch %d", out, state["epoch"])
@@ -267,8 +275,7 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
             if cfg.rotate_deg or cfg.scale:
                 x = augment(x, cfg.rotate_deg, cfg.scale, gen)
             x, y = x.to(target), y.to(target)
-            logits = victim(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            loss, logits = recipe.loss(victim, x, y, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -277,15 +284,16 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
             loss_sum += loss_value * len(batch)
             correct += int((logits.detach().argmax(1) == y).sum())
             bar.set_postfix(loss=f"{loss_value:.3f}")
-        val_acc = evaluate(victim, train_ds, cfg.batch_size * 2, val_idx)
+        scores = recipe.validate(victim, train_ds, val_idx, cfg.batch_size * 2)
+        val_acc, selected = scores["val_accuracy"], scores[recipe.selection]
         state["train_seconds"] += time.perf_counter() - started
         state["train_cpu_seconds"] += time.process_time() - cpu_started
         state["history"].append(
-            {"epoch": epoch + 1, "loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx), "val_accuracy": val_acc}
+            {"epoch": epoch + 1, "loss": loss_sum / len(train_idx), "train_accuracy": correct / len(train_idx), **scores}
         )
         log.info("epoch %d: loss %.4f, train %.3f, val %.3f", epoch + 1, loss_sum / len(train_idx), correct / len(train_idx), val_acc)
-        if val_acc > state["best_val"]:
-            state["best_val"], state["best_epoch"] = val_acc, epoch + 1
+        if selected > state["best_val"]:
+            state["best_val"], state["best_epoch"] = selected, epoch + 1
             write_build_record(out / "best.pt", build)
             with atomic_path(out / "best.pt") as tmp:
                 torch.save({k: v.detach().cpu() for k, v in victim.network.state_dict().items()}, tmp)
@@ -317,7 +325,7 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
         "seed": cfg.seed,
         "epochs": cfg.epochs,
         "best_epoch": state["best_epoch"],
-        "val_accuracy": state["best_val"],
+        "val_accuracy": state["history"][state["best_epoch"] - 1]["val_accuracy"],
         "test_accuracy": test_acc,
         "validation_split": {"rule": val_rule, "n_train": int(len(train_idx)), "n_val": int(len(val_idx))},
         "n_test": int(held_out.size),
@@ -332,6 +340,9 @@ def _train(cfg: TrainConfig, out: Path, *, device: str | torch.device | None, co
         "sha256": sha256_file(best),
         "history": state["history"],
     }
+    if type(recipe) is not TrainingRecipe:
+        meta["defense"] = recipe.config()
+        meta[recipe.selection] = state["best_val"]
     atomic_write_json(out / "metadata.json", meta)
     return meta
 

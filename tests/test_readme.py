@@ -6,7 +6,7 @@ folder, in-process through the CLI, with these substitutions (the README's Devel
 - ``--n-samples N`` -> 4, ``--steps N`` -> 2, ``--epochs N`` -> 1;
 - the embedded ``synthetic`` set at 4 subjects x 1 repetition (``--dataset-option num_subjects=4
   --dataset-option repetitions=1``), 32 test clips;
-- a relative path into this repository's ``protocols/``, ``bench/`` or ``docs/`` -> its absolute path.
+- a relative path into this repository's ``protocols/``, ``bench/``, ``docs/`` or ``skelrobust/`` -> its absolute path.
 
 A command this test cannot run is listed in :data:`NOT_RUN` with the reason; a slow one in :data:`SLOW`
 (run with SKELROBUST_RUN_SLOW=1). Anything else that is not a ``skelrobust`` command fails the test until it
@@ -47,7 +47,7 @@ SLOW: list[tuple[str, str]] = [
 
 #: Top-level folders of this repository whose files README commands name by relative path (run from the scratch
 #: folder, so they are passed as absolute paths).
-REPO_FOLDERS = ("protocols", "bench", "docs")
+REPO_FOLDERS = ("protocols", "bench", "docs", "skelrobust")
 SHRINK = {"--n-samples": "4", "--steps": "2", "--epochs": "1"}
 SMALL_SYNTHETIC = ["--dataset-option", "num_subjects=4", "--dataset-option", "repetitions=1"]
 #: Commands whose ``synthetic`` dataset takes ``--dataset-option``.
@@ -104,7 +104,7 @@ def _match(rules: list[tuple[str, str]], text: str) -> str | None:
 
 def small(argv: tuple[str, ...]) -> list[str]:
     """The command in small form (the module docstring's substitutions)."""
-    out = [str(README.parent / t) if t.split("/")[0] in REPO_FOLDERS and (README.parent / t).exists() else t for t in argv]
+    out = [str(README.parent / t) if "/" in t and t.split("/")[0] in REPO_FOLDERS and (README.parent / t).exists() else t for t in argv]
     for i, token in enumerate(out):
         flag, eq, _ = token.partition("=")
         if flag in SHRINK:

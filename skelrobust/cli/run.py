@@ -24,6 +24,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @dataset_option
 @click.option("--defense", "defenses", multiple=True, default=("none",), show_default=True, help="Defense(s): NAME[,NAME...] (repeatable).")
 @click.option("--defense-option", "defense_options", multiple=True, metavar="NAME.KEY=VALUE", help="Option of one defense, e.g. lowpass.sigma=2.")
+@click.option("--defense-checkpoint", "defense_checkpoints", multiple=True, metavar="NAME=PATH", help="Hardened weights of a hardened-weights defense (pgd-at, trades, gaussian-noise); default: the zoo's.")
 @click.option("--eps", type=float, default=None, help="Budget in the dataset's units (default: the dataset's protocol budget in benchmark.yaml).")
 @click.option("--norm", type=click.Choice(["linf", "l2"]), default=None, help="Budget norm (default linf).")
 @click.option("--steps", type=int, default=None, help="Attack iterations (default 200).")
@@ -39,6 +40,7 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--preset", default=None, help="Preset of the victim(s) (default: the checkpoint's build record, else benchmark.yaml's for the dataset).")
 @click.option("--config", "victim_config", multiple=True, metavar="KEY=VALUE", help="Build option of the victim(s) (repeatable; default: the checkpoint's build record).")
 @click.option("--victim-checkpoint", "victim_checkpoints", multiple=True, metavar="NAME=PATH", help="Weights of a named victim or surrogate (repeatable).")
+@click.option("--split", default="test", show_default=True, help="Split the attack set is drawn from (train: adversarial sets for train --adversarial-set).")
 @click.option("--selection", type=click.Choice(["correct", "all"]), default=None, help="Attack only samples the attacked model gets right, or any (default from benchmark.yaml: correct; hard no-box attacks take all).")
 @click.option("--order", type=click.Choice(["seeded", "file"]), default=None, help="Order of candidate test samples: seeded permutation (default) or file order (default with --compat robustbenchhar).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="Run folder (results.json, samples.jsonl, adversarial.npz).")
@@ -48,11 +50,12 @@ def split_names(values: tuple[str, ...]) -> list[str]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(
     attack: str, victims: tuple[str, ...], surrogate: str | None, dataset: str, root: str | None,
-    dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
+    dataset_option_texts: tuple[str, ...], defenses: tuple[str, ...], defense_options: tuple[str, ...],
+    defense_checkpoints: tuple[str, ...], eps: float | None, norm: str | None, steps: int | None,
     max_queries: int | None, n_samples: int | None, seed: int | None, batch_size: int | None, device: str | None, targeted: bool | None,
     compat: str | None, options: tuple[str, ...], checkpoint: str | None, preset: str | None, victim_config: tuple[str, ...],
     victim_checkpoints: tuple[str, ...],
-    selection: str | None, order: str | None, output: str, resume: bool, keep_shards: bool, as_json: bool, quiet: bool,
+    split: str, selection: str | None, order: str | None, output: str, resume: bool, keep_shards: bool, as_json: bool, quiet: bool,
 ) -> None:
     """Attack a dataset's test split and evaluate the adversarial set on every victim x defense.
 
@@ -84,6 +87,11 @@ def run_command(
         if not dot or not option:
             raise ConfigError(f"--defense-option expects NAME.KEY=VALUE, got {text!r}")
         per_defense.setdefault(name, {})[option] = value
+    for text in defense_checkpoints:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--defense-checkpoint expects NAME=PATH, got {text!r}")
+        per_defense.setdefault(name, {})["checkpoint"] = path
     cfg = RunConfig(
         attack=attack, victims=victim_names, dataset=dataset, surrogate=surrogate, root=root,
         dataset_options=dataset_options(dataset_option_texts), defenses=split_names(defenses), defense_options=per_defense,
@@ -91,13 +99,17 @@ def run_command(
         eps=eps, norm=norm, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device,
         targeted=targeted, compat=compat, checkpoints=checkpoints, selection=selection, order=order,
         victim_preset=preset, victim_config=parse_assignments(victim_config, "--config"),
-        max_queries=max_queries,
+        max_queries=max_queries, split=split,
     )
     results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet, keep_shards=keep_shards)
     if as_json:
         echo_json(results)
     else:
         click.echo(format_table(results))
+        from ..adaptive import format_adaptive
+
+        if format_adaptive(results):
+            click.echo(format_adaptive(results))
         click.echo(f"results: {output}")
     failed = failed_cells(results)
     if failed:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Any
 
 import click
 
+from .hardening import hardening_options, train_with_defense
 from .main import dataset_option, dataset_options, echo_json, main, parse_assignments
 
 
@@ -92,6 +94,7 @@ def victims_command(as_json: bool) -> None:
 @click.option("--linear-eval", is_flag=True, help="Train only the head of a self-supervised victim on the frozen --encoder (defaults: 100 epochs, lr 3.0, batch 128, no weight decay).")
 @click.option("--encoder", default=None, type=click.Path(dir_okay=False), help="Pretraining checkpoint for --linear-eval (skelrobust pretrain or an official pretext file).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
+@hardening_options
 def train_command(
     victim: str,
     dataset: str,
@@ -117,11 +120,12 @@ def train_command(
     linear_eval: bool,
     encoder: str | None,
     as_json: bool,
+    **hardening: Any,
 ) -> None:
     """Train a victim; writes OUT/best.pt, OUT/last.pt and OUT/metadata.json."""
     import torch
 
-    from ..training import TrainConfig, train_victim
+    from ..training import TrainConfig
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -137,7 +141,7 @@ def train_command(
         dataset_options=dataset_options(dataset_option_texts), build_config=parse_assignments(config, "--config"),
     )
     command = shlex.join(["skelrobust", *sys.argv[1:]])
-    meta = train_victim(cfg, out, device=_device(device), command=command, progress=True)
+    meta = train_with_defense(cfg, hardening, out, device=_device(device), command=command)
     if as_json:
         echo_json(meta)
     else:

@@ -5,20 +5,42 @@ from __future__ import annotations
 import pytest
 import torch
 
-from skelrobust.defense import DEFENSES, Defense, InputTransformDefense, create_defense
+from pathlib import Path
+
+from skelrobust.defense import DEFENSES, Defense, DefenseKind, InputTransformDefense, create_defense
 from skelrobust.errors import ConfigError, RegistryError
 from skelrobust.victim import Victim
 
 
 def test_builtin_defenses_are_registered() -> None:
-    assert {"none", "lowpass"} <= set(DEFENSES.names())
+    assert {"none", "lowpass", "pgd-at", "trades", "gaussian-noise", "smoothing", "beat"} <= set(DEFENSES.names())
+
+
+def contract_options(name: str, victim: Victim, tmp_path: Path) -> dict:
+    """Options a defense needs to wrap the tiny victim: hardened weights get a checkpoint of its architecture."""
+    cls = DEFENSES.get(name)
+    if cls.kind is DefenseKind.HARDENED_WEIGHTS:
+        torch.manual_seed(1)
+        state = {k: v + 0.01 * torch.randn_like(v) for k, v in victim.network.state_dict().items()}
+        torch.save(state, tmp_path / "hardened.pt")
+        return {"checkpoint": str(tmp_path / "hardened.pt")}
+    if cls.kind is DefenseKind.BAYESIAN_ENSEMBLE:
+        from skelrobust.bayesian_heads import init_heads, state_dict_sha256
+        from skelrobust.recipes.beat import BEAT_VERSION
+
+        heads = init_heads(3, victim.num_classes, torch.Generator().manual_seed(0))
+        torch.save({"version": BEAT_VERSION, "heads": heads, "num_classes": victim.num_classes,
+                    "base_sha256": state_dict_sha256(victim.network), "config": {}}, tmp_path / "heads.pt")
+        return {"heads": str(tmp_path / "heads.pt")}
+    return {}
 
 
 @pytest.mark.parametrize("name", DEFENSES.names())
-def test_defense_contract(name: str, tiny_victim: Victim, canonical_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
-    x, _ = canonical_batch
-    defense = create_defense(name)
+def test_defense_contract(name: str, tiny_victim: Victim, canonical_batch: tuple[torch.Tensor, torch.Tensor], tmp_path: Path) -> None:
+    x, y = canonical_batch
+    defense = create_defense(name, **contract_options(name, tiny_victim, tmp_path))
     assert isinstance(defense, Defense) and defense.name == name
+    assert isinstance(defense.kind, DefenseKind) and DEFENSES.entry(name).metadata["kind"] == defense.kind.value
     seen: list[torch.Tensor] = []
     hook = tiny_victim.network.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
     try:
@@ -30,14 +52,23 @@ def test_defense_contract(name: str, tiny_victim: Victim, canonical_batch: tuple
     finally:
         hook.remove()
     assert logits.shape == (x.shape[0], tiny_victim.num_classes) and torch.isfinite(logits).all()
-    # What reaches the network keeps absent persons and padded frames exactly zero.
+    # What reaches the network keeps absent persons and padded frames exactly zero (randomised defenses
+    # may evaluate several copies of each sample, sample-major).
     absent = (x == 0).all(dim=1, keepdim=True).all(dim=3, keepdim=True).expand_as(x)
-    assert seen and seen[-1].shape == x.shape and (seen[-1][absent] == 0).all()
+    copies = seen[-1].shape[0] // x.shape[0]
+    assert seen and seen[-1].shape == (x.shape[0] * copies, *x.shape[1:])
+    assert (seen[-1][absent.repeat_interleave(copies, dim=0)] == 0).all()
     if defense.differentiable:
         (grad,) = torch.autograd.grad(logits.sum(), x_var)
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+    # The adaptive attacker always gets gradients, whatever the defense (BPDA / EOT where needed).
+    model, method = defense.adaptive_model(tiny_victim)
+    x_var = x.clone().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(model(x_var), y)
+    (grad,) = torch.autograd.grad(loss, x_var)
+    assert isinstance(method, str) and method and torch.isfinite(grad).all() and grad.abs().sum() > 0
     config = defense.config()
-    assert config["name"] == name and isinstance(config["differentiable"], bool)
+    assert config["name"] == name and config["kind"] == defense.kind.value and isinstance(config["differentiable"], bool)
 
 
 def test_none_is_identity(tiny_victim: Victim, canonical_batch: tuple[torch.Tensor, torch.Tensor]) -> None:
