@@ -107,7 +107,7 @@ from skelrobust.bayesian_heads import (
 from skelrobust.errors import ConfigError, LayoutMismatchError
 from skelrobust.layouts import SkeletonLayout
 from skelrobust.steps import ROBUSTBENCHHAR_STEP, fooled, make_step_rule, mean_abs_normalise
-from skelrobust.tvar import TVARCache, motion_gradient
+from skelrobust.smi import SMIGradient
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class TASAR(Attack):
             num_heads=self.num_heads, steps=self.head_steps, epochs=head_epochs, batch_size=self.head_batch_size,
             lr=self.head_lr, temperature=self.head_temperature, seed=self.head_seed,
         )
-        self._tvar = TVARCache(num_bandwidths=self.tvar_bandwidths, persist=self.cache)
+        self._smi = SMIGradient(2, num_bandwidths=self.tvar_bandwidths, cache=self.cache)
         self._posterior: HeadPosterior | None = None
         self._surrogate_ref: weakref.ReferenceType[nn.Module] | None = None
         self._surrogate_sha: str | None = None
@@ -256,7 +256,7 @@ class TASAR(Attack):
         x = ctx.x
         posterior = posterior.to(x.device)
         compat = self.compat == "robustbenchhar"
-        taps = self._tvar.taps(x, ctx.sample_ids) if self.temporal else None
+        taps = self._smi.taps(x, ctx.sample_ids) if self.temporal else None
         mask = ctx.mask.to(x.dtype)
         step = self.alpha
         x_adv = self._rule.start(ctx)
@@ -293,7 +293,7 @@ class TASAR(Attack):
                 bayes_dir = _mean_abs_normalise(accum)
                 if self.temporal:
                     grad_base = grad_base * mask
-                    velocity = grad_base + motion_gradient(grad_base, *taps) * mask + velocity
+                    velocity = taps.apply(grad_base) * mask + velocity
                     direction = self.bayes_weight * bayes_dir + (1 - self.bayes_weight) * _mean_abs_normalise(velocity)
                 else:
                     direction = bayes_dir
@@ -302,7 +302,7 @@ class TASAR(Attack):
                 accum = self.bayes_momentum * accum + _mean_abs_normalise(grad_b)
                 direction = _mean_abs_normalise(accum)
                 if self.temporal:
-                    total = grad_b + motion_gradient(grad_b, *taps) * mask
+                    total = taps.apply(grad_b) * mask
                     velocity = self.momentum * velocity + _mean_abs_normalise(total)
                     direction = self.bayes_weight * direction + (1 - self.bayes_weight) * _mean_abs_normalise(velocity)
                 x_adv = ctx.project(x_adv + self._rule.step(direction, ctx.budget, mask))

@@ -4,7 +4,7 @@ surrogate on at least a target fraction of its test attack set.
 The protocol budget of ``synthetic`` in ``benchmark.yaml`` comes from this script: 50-step PGD (its default
 step rule, ``2.5 eps / steps`` with a random start) on the zoo ST-GCN, 256 test samples the model gets right,
 grid 0.5 cm, target 95 %. The grid is scanned upwards and stops at the first budget that reaches the target,
-so every smaller grid value is measured as failing. Each budget is one ``run_benchmark`` call (the runner's
+so every smaller grid value is measured as failing. Each budget is one ``run_cell`` call (the runner's
 seeded attack set, the same for every budget); the rate has a 95 % percentile-bootstrap interval.
 
     python bench/bench_budget.py --dataset synthetic --surrogate stgcn --steps 50 --n-samples 256 \\
@@ -45,7 +45,9 @@ def _finished(folder: Path, cfg: Any) -> dict[str, Any] | None:
 
 
 def measure(args: argparse.Namespace, eps: float) -> dict[str, Any]:
-    from skelrobust.runner import RunConfig, load_run, run_benchmark
+    from skelrobust.benchmark.cell_config import RunConfig
+    from skelrobust.benchmark.run_folder import load_run
+    from skelrobust.benchmark.cell import run_cell
 
     cfg = RunConfig(
         attack="pgd", victims=[args.surrogate], dataset=args.dataset, root=args.root, eps=eps, steps=args.steps,
@@ -53,7 +55,7 @@ def measure(args: argparse.Namespace, eps: float) -> dict[str, Any]:
     )
     folder = Path(args.run_root) / f"pgd-{args.surrogate}-eps{eps:g}-n{args.n_samples}"
     start = time.perf_counter()
-    results = _finished(folder, cfg) or run_benchmark(cfg, folder, progress=False)
+    results = _finished(folder, cfg) or run_cell(cfg, folder, progress=False)
     _, arrays = load_run(folder)
     with torch.inference_mode():
         from skelrobust.loading import load_victim

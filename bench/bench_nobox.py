@@ -84,7 +84,8 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
     from skelrobust.cli.main import parse_assignments
-    from skelrobust.runner import RunConfig, run_benchmark
+    from skelrobust.benchmark.cell_config import RunConfig
+    from skelrobust.benchmark.cell import run_cell
     from skelrobust.zoo import entries
 
     variants = [v for v in args.variants.split(",") if v]
@@ -105,7 +106,7 @@ def main() -> None:
         cfg = RunConfig(attack=variant, victims=victims, dataset=args.dataset, eps=args.eps, steps=args.steps,
                         n_samples=args.n_samples, batch_size=args.batch_size, seed=args.seed, device="cpu",
                         attack_options=dict(options))
-        results = run_benchmark(cfg, work / variant, progress=True)
+        results = run_cell(cfg, work / variant, progress=True)
         wall = time.perf_counter() - start
         records = _records(work / variant)
         ids = [r["sample_id"] for r in records]

@@ -57,7 +57,8 @@ def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[flo
 
 
 def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from skelrobust.runner import RunConfig, run_benchmark
+    from skelrobust.benchmark.cell_config import RunConfig
+    from skelrobust.benchmark.cell import run_cell
 
     cfg = RunConfig(
         attack=attack, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=args.max_queries,
@@ -65,7 +66,7 @@ def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -
         device="cpu", **extra,
     )
     folder = Path(args.work) / f"{attack}-{victim}-{cfg.norm}{cfg.eps}-q{args.max_queries}-n{args.n_samples}"
-    results = run_benchmark(cfg, folder, progress=False)
+    results = run_cell(cfg, folder, progress=False)
     records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
     return results, records
 

@@ -43,7 +43,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from skelrobust.loading import load_victim
-    from skelrobust.runner import RunConfig, run_benchmark
+    from skelrobust.benchmark.cell_config import RunConfig
+    from skelrobust.benchmark.cell import run_cell
 
     surrogate = load_victim(args.surrogate, dataset="synthetic").eval()
 
@@ -63,7 +64,7 @@ def main() -> None:
         cfg = RunConfig(attack=args.attack, victims=[args.victim], surrogate=args.surrogate, dataset="synthetic",
                         n_samples=args.n_samples, steps=args.steps, batch_size=args.batch_size, device="cpu")
         start = time.perf_counter()
-        results = run_benchmark(cfg, out, progress=False)
+        results = run_cell(cfg, out, progress=False)
         wall = time.perf_counter() - start
         with np.load(f"{out}/adversarial.npz", allow_pickle=False) as z:
             clean, labels = z["clean"], z["labels"]

@@ -77,7 +77,7 @@ def cost(args: argparse.Namespace) -> dict[str, Any]:
     attack.prepare(model=model, train_data=train, layout=test.layout, device=torch.device("cpu"))
     post_train_s = time.perf_counter() - start
     start = time.perf_counter()
-    attack._tvar.taps(x, ids)
+    attack._smi.taps(x, ids)
     tvar_s = time.perf_counter() - start
     compat = create_attack("tasar", steps=args.steps, compat="robustbenchhar", eps=1.0, step_size=1e-6, progress=False)
     compat._posterior, compat._surrogate_ref = attack._posterior, attack._surrogate_ref

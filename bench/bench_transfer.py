@@ -1,6 +1,6 @@
 """Paired transfer study: TASAR against I-FGSM, MI-FGSM and PGD from the same surrogates, on the same samples.
 
-For every surrogate of ``--surrogates`` and attack of ``--attacks``, one ``run_benchmark`` call (the runner's
+For every surrogate of ``--surrogates`` and attack of ``--attacks``, one ``run_cell`` call (the runner's
 seeded attack set of ``--n-samples`` test clips the surrogate gets right: the same clips for every attack of a
 surrogate) at the dataset's protocol budget (or ``--eps``), ``--steps`` iterations, and one step rule for
 all (``--step-rule``, ``--step-size``, default ``eps / steps``, ``--random-start``). Under one step rule PGD
@@ -103,7 +103,8 @@ def _load_models(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_cell(args: argparse.Namespace, surrogate: str, attack: str, victims: list[str]) -> tuple[Path, dict[str, Any], float]:
     """One attack from one surrogate through the runner (resumes a finished or partial folder)."""
-    from skelrobust.runner import RunConfig, run_benchmark
+    from skelrobust.benchmark.cell_config import RunConfig
+    from skelrobust.benchmark.cell import run_cell
 
     options: dict[str, Any] = {"progress": False} if attack == "tasar" else {}
     if attack in FAIR_ATTACKS:
@@ -117,7 +118,7 @@ def run_cell(args: argparse.Namespace, surrogate: str, attack: str, victims: lis
     )
     folder = Path(args.run_root) / f"{args.dataset}-{surrogate}-{attack}"
     start = time.perf_counter()
-    results = run_benchmark(cfg, folder, progress=False)
+    results = run_cell(cfg, folder, progress=False)
     return folder, results, time.perf_counter() - start
 
 

@@ -12,16 +12,9 @@ from .errors import SkelRobustError
 from .layouts import LAYOUTS, SkeletonLayout, get_layout, register_layout
 from .loading import load_victim
 from .metrics import imperceptibility, summarize
-from .runner import RunConfig, run_benchmark
+from .benchmark import RunConfig, load_results, run_cell
 from .version import __version__
 from .victim import VICTIMS, Victim, VictimFamily, register_victim
-
-
-def load_results(path: str) -> "pandas.DataFrame":  # noqa: F821 (pandas is imported on use)
-    """The tidy results table of a grid folder (``skelrobust benchmark ... --output PATH``) as a DataFrame."""
-    from .benchmark.table import load_results as load
-
-    return load(path)
 
 
 __all__ = [
@@ -53,7 +46,7 @@ __all__ = [
     "load_results",
     "load_victim",
     "RunConfig",
-    "run_benchmark",
+    "run_cell",
     "register_attack",
     "register_dataset",
     "register_defense",

@@ -48,7 +48,7 @@ def paired_excess(a: np.ndarray, b: np.ndarray) -> bool:
 def _generate(attack: Attack, model: torch.nn.Module, clean: np.ndarray, attack_set: AttackSet, layout: SkeletonLayout,
               batch_size: int, seed: int, device: torch.device) -> np.ndarray:
     """The attack on every batch against ``model``, with the runner's per-batch seeds."""
-    from .runner import batch_seed
+    from .benchmark.cell import batch_seed
 
     out = []
     for b, start in enumerate(range(0, len(attack_set), batch_size)):

@@ -42,7 +42,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .io import atomic_path
-from .runner import load_run
+from .benchmark.run_folder import load_run
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 An executor receives the grid's jobs (one per adversarial set still to make) and, as each finishes,
 hands back a :class:`Outcome`: the set's run folder filled by the one-cell runner
-(:func:`skelrobust.runner.run_benchmark`), or the error that stopped it. The grid turns outcomes into
+(:func:`skelrobust.benchmark.cell.run_cell`), or the error that stopped it. The grid turns outcomes into
 cells; executors know nothing of the table.
 
 - :class:`LocalExecutor` (``--executor local``, the default) runs the sets one after another in this
@@ -40,7 +40,7 @@ class Job:
     """One adversarial set to make: the runner's configuration and the folder it belongs in."""
 
     key: tuple[str, str, str, float]
-    config: Any  # skelrobust.runner.RunConfig
+    config: Any  # skelrobust.benchmark.cell_config.RunConfig
     folder: Path
     label: str
 
@@ -67,12 +67,12 @@ class LocalExecutor:
         self.progress = progress
 
     def run(self, jobs: Sequence[Job], done: Callable[[Outcome], None]) -> None:
-        from ..runner import run_benchmark
+        from ..benchmark.cell import run_cell
 
         for job in jobs:
             start = time.perf_counter()
             try:
-                run_benchmark(job.config, job.folder, progress=self.progress)
+                run_cell(job.config, job.folder, progress=self.progress)
             except Exception as exc:  # one broken set must not lose the others (KeyboardInterrupt still stops)
                 logger.warning("adversarial set %s failed; its cells are recorded as errors", job.label, exc_info=True)
                 done(Outcome(job, time.perf_counter() - start, _error(exc)))
@@ -84,13 +84,13 @@ def _run_remote(config: Any, threads: int) -> dict[str, Any]:
     """The body of a Ray task: run one set in a scratch folder and return its files' bytes (or the error)."""
     import torch
 
-    from ..runner import run_benchmark
+    from ..benchmark.cell import run_cell
 
     torch.set_num_threads(max(1, threads))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="skelrobust-set-") as scratch:
         try:
-            run_benchmark(config, scratch, progress=False)
+            run_cell(config, scratch, progress=False)
         except Exception as exc:  # returned, not raised: the driver records it per cell
             return {"error": _error(exc), "seconds": time.perf_counter() - start}
         files = {name: (Path(scratch) / name).read_bytes() for name in RUN_FILES if (Path(scratch) / name).exists()}

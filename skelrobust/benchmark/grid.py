@@ -115,7 +115,7 @@ def run_config(s: AdversarialSet, victims: Sequence[str], defenses: Sequence[str
     Only the settings the protocol sets are passed; the others keep :class:`RunConfig`'s defaults, which the
     runner resolves from the packaged ``benchmark.yaml`` exactly as for ``skelrobust run``.
     """
-    from ..runner import RunConfig
+    from ..benchmark.cell_config import RunConfig
 
     settings = {k: v for k, v in s.settings.items() if v is not None}
     if settings.get("device") == "auto":

@@ -244,7 +244,7 @@ def _examples(grid: Path, frame: pd.DataFrame, dataset: str) -> list[tuple[str, 
 
 def _animation(figures: _Figures, which: str, folder: Path, position: int, record: dict[str, Any], max_frames: int) -> tuple[str, str]:
     """Render one example as a GIF; returns ``(file name, caption)``."""
-    from ..runner import load_run
+    from ..benchmark.run_folder import load_run
     from ..viz import render_comparison
 
     results, arrays = load_run(folder)

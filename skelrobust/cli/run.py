@@ -67,7 +67,8 @@ def run_command(
           --n-samples 64 --steps 50 --output runs/pgd-stgcn
     """
     from ..results import failed_cells, format_table
-    from ..runner import RunConfig, run_benchmark
+    from ..benchmark.cell_config import RunConfig
+    from ..benchmark.cell import run_cell
 
     victim_names = split_names(victims)
     checkpoints: dict[str, str] = {}
@@ -101,7 +102,7 @@ def run_command(
         victim_preset=preset, victim_config=parse_assignments(victim_config, "--config"),
         max_queries=max_queries, split=split,
     )
-    results = run_benchmark(cfg, output, overwrite=not resume, progress=not quiet, keep_shards=keep_shards)
+    results = run_cell(cfg, output, overwrite=not resume, progress=not quiet, keep_shards=keep_shards)
     if as_json:
         echo_json(results)
     else:

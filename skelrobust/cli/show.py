@@ -21,7 +21,7 @@ def show_command(run_dir: str, position: int | None, sample_id: str | None, out:
     Example:
       skelrobust show runs/pgd-stgcn --index 0 --out clip.gif
     """
-    from ..runner import load_run, load_sample_record
+    from ..benchmark.run_folder import load_run, load_sample_record
     from ..viz import render_comparison
 
     results, arrays = load_run(run_dir)

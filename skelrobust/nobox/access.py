@@ -27,7 +27,7 @@ from ..errors import ConfigError, ThreatModelError
 
 if TYPE_CHECKING:
     from ..data import SkeletonDataset
-    from ..runner import RunConfig
+    from ..benchmark.cell_config import RunConfig
 
 #: Where the attacker's unlabelled manifold samples come from (see the module docstring).
 MANIFOLD_SPLITS = ("attack", "test", "train")

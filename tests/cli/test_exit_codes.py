@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from skelrobust import runner
+from skelrobust.benchmark import cell
 from skelrobust.cli import main
 from skelrobust.cli.main import EXIT_BAD_INPUT, EXIT_FAILED_CELLS, EXIT_INTERRUPTED
 
@@ -37,7 +37,7 @@ def test_ctrl_c_exits_130_and_says_rerunning_resumes(monkeypatch: pytest.MonkeyP
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run_benchmark", interrupted)
+    monkeypatch.setattr(cell, "run_cell", interrupted)
     result = CliRunner().invoke(main, ["run", "--attack", "pgd", "--victim", "stgcn", "--dataset", "synthetic",
                                        "--output", str(tmp_path / "r")])
     assert result.exit_code == EXIT_INTERRUPTED, result.output

@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
 from adaptive_helpers import Quantize, spec as defense_spec  # noqa: E402
 from h5_helpers import spec, write_split  # noqa: E402
 from skelrobust.adaptive import format_adaptive, paired_excess  # noqa: E402
-from skelrobust.runner import RunConfig, run_benchmark  # noqa: E402
+from skelrobust.benchmark.cell_config import RunConfig  # noqa: E402
+from skelrobust.benchmark.cell import run_cell  # noqa: E402
 
 MASKING = defense_spec("MasksGradients")
 
@@ -39,7 +40,7 @@ def test_defended_cells_of_the_attacked_model_get_naive_and_adaptive_accuracy(da
         attack=spec("SignStep"), victims=[spec("victim_a"), spec("victim_b")], dataset="npz", root=str(data_dir),
         defenses=["none", "lowpass", MASKING], eps=0.3, steps=5, n_samples=16, batch_size=8, seed=3, device="cpu",
     )
-    res = run_benchmark(cfg, tmp_path / "run", progress=False)
+    res = run_cell(cfg, tmp_path / "run", progress=False)
     cells = {(c["victim"], c["defense"]): c for c in res["victims"]}
     lowpass = cells[(spec("victim_a"), "lowpass")]
     assert lowpass["adaptive_method"] == "gradients through the transform"

@@ -11,7 +11,7 @@ from skelrobust.cli import main
 from skelrobust.data import load_dataset
 from skelrobust.errors import ConfigError, ThreatModelError
 from skelrobust.nobox.access import UnlabelledSamples, hard_no_box_config, unlabelled_samples
-from skelrobust.runner import RunConfig
+from skelrobust.benchmark.cell_config import RunConfig
 
 
 def _cfg(**kwargs) -> RunConfig:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from skelrobust.runner import RunConfig, run_benchmark
+from skelrobust.benchmark.cell_config import RunConfig
+from skelrobust.benchmark.cell import run_cell
 
 ENCODER_CODE = """
 import torch
@@ -30,7 +31,7 @@ def test_hard_no_box_run_end_to_end(tmp_path) -> None:
         attack="s2mi", victims=["stgcn"], dataset="synthetic", eps=0.05, steps=3, n_samples=8, batch_size=4, device="cpu",
         attack_options={"encoder": spec, "tvar_bandwidths": 3, "cache": False, "progress": False},
     )
-    results = run_benchmark(cfg, tmp_path / "run", progress=False)
+    results = run_cell(cfg, tmp_path / "run", progress=False)
     assert results["threat_model"] == "hard-no-box" and results["surrogate"] is None
     assert results["attack_set"]["selection"] == "all" and results["n_samples"] == 8
     cell = results["victims"][0]
@@ -51,7 +52,7 @@ def test_learned_encoder_through_the_runner_uses_the_whole_attack_set(tmp_path) 
         attack="nobox-ifgsm", victims=["stgcn"], dataset="synthetic", eps=0.03, steps=2, n_samples=12, batch_size=6,
         device="cpu", attack_options={"pretrain_steps": 2, "pretrain_batch_size": 4, "progress": False},
     )
-    results = run_benchmark(cfg, tmp_path / "run", progress=False)
+    results = run_cell(cfg, tmp_path / "run", progress=False)
     extras = [e["nobox"] for e in results["attack_extras"]]
     assert [e["encoder"]["unlabelled_samples"] for e in extras] == [12, 12]
     assert extras[0]["encoder"]["fingerprint"] == extras[1]["encoder"]["fingerprint"]  # learned once for both batches

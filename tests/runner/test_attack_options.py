@@ -12,7 +12,7 @@ from skelrobust.attack import ATTACKS, Attack
 from skelrobust.attack_options import check_attack_options, declared_options
 from skelrobust.cli import main
 from skelrobust.errors import ConfigError
-from skelrobust.runner import RunConfig, build_attack, resolve_config
+from skelrobust.benchmark.cell_config import RunConfig, build_attack, resolve_config
 
 
 def _build(attack: str, **options) -> Attack:

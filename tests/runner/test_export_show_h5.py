@@ -16,7 +16,8 @@ from skelrobust.data import load_dataset
 from skelrobust.data.formats.ctrgcn_npz import read_ctrgcn_npz
 from skelrobust.errors import ConfigError
 from skelrobust.export import FORMATS, export_run
-from skelrobust.runner import RunConfig, run_benchmark
+from skelrobust.benchmark.cell_config import RunConfig
+from skelrobust.benchmark.cell import run_cell
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("h5export")
     write_split(base / "data", "test", 30)
     out = base / "run"
-    run_benchmark(
+    run_cell(
         RunConfig(attack=spec("SignStep"), victims=[spec("victim_a")], dataset="npz", root=str(base / "data"),
                   eps=0.05, steps=2, n_samples=6, batch_size=4, seed=1, device="cpu"),
         out, progress=False,

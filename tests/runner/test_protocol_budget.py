@@ -12,7 +12,7 @@ from h5_helpers import spec, write_split
 from skelrobust import config
 from skelrobust.cli.main import main
 from skelrobust.errors import ConfigError
-from skelrobust.runner import RunConfig, resolve_config
+from skelrobust.benchmark.cell_config import RunConfig, resolve_config
 
 
 def test_field_budgets_are_the_protocol_defaults() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from skelrobust import config as protocol
 from skelrobust.errors import ConfigError
-from skelrobust.runner import RunConfig, default_selection, resolve_config
+from skelrobust.benchmark.cell_config import RunConfig, default_selection, resolve_config
 
 
 def _resolve(**overrides) -> RunConfig:

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from h5_helpers import spec, write_split
-from skelrobust import runner
+from skelrobust.benchmark import cell
 from skelrobust.cli import main
-from skelrobust.runner import RunConfig, run_benchmark
+from skelrobust.benchmark.cell_config import RunConfig
+from skelrobust.benchmark.cell import run_cell
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def _one_line_error(output: str) -> str:
 @pytest.fixture
 def finished(data_dir: Path, tmp_path: Path) -> Path:
     out = tmp_path / "run"
-    run_benchmark(_config(data_dir), out, progress=False)
+    run_cell(_config(data_dir), out, progress=False)
     return out
 
 
@@ -66,8 +67,8 @@ def test_rerun_of_a_finished_run_reuses_its_adversarial_set_without_shards(finis
     def no_attack(*args, **kwargs):
         raise AssertionError("a finished run attacked again")
 
-    monkeypatch.setattr(runner, "_attack_batch", no_attack)
-    again = run_benchmark(_config(data_dir), finished, progress=False)
+    monkeypatch.setattr(cell, "_attack_batch", no_attack)
+    again = run_cell(_config(data_dir), finished, progress=False)
     with np.load(finished / "adversarial.npz") as z:
         assert np.array_equal(z["adversarial"], before)
     assert again["victims"] == first["victims"] and again["timing"]["seconds"] == pytest.approx(first["timing"]["seconds"])
@@ -75,7 +76,7 @@ def test_rerun_of_a_finished_run_reuses_its_adversarial_set_without_shards(finis
 
 
 def test_keep_shards_keeps_them(data_dir: Path, tmp_path: Path) -> None:
-    run_benchmark(_config(data_dir), tmp_path / "kept", progress=False, keep_shards=True)
+    run_cell(_config(data_dir), tmp_path / "kept", progress=False, keep_shards=True)
     assert sorted(p.name for p in (tmp_path / "kept" / "shards").iterdir()) == ["batch_00000.npz", "batch_00001.npz"]
 
 
@@ -92,7 +93,7 @@ def test_truncated_adversarial_file_is_one_line_for_export_and_show_and_a_rerun_
         line = _one_line_error(output)
         assert code == 1 and "adversarial.npz is damaged" in line and "--overwrite" in line
         assert not (tmp_path / "a.npz").exists() and not (tmp_path / "a.gif").exists()
-    run_benchmark(_config(data_dir), finished, progress=False)  # recomputed: the same seeds give the same clips
+    run_cell(_config(data_dir), finished, progress=False)  # recomputed: the same seeds give the same clips
     with np.load(finished / "adversarial.npz") as z:
         assert np.array_equal(z["adversarial"], before)
 
@@ -116,7 +117,7 @@ def test_damaged_attack_set_is_selected_again(finished: Path, data_dir: Path, co
     reference = json.loads((finished / "attack_set.json").read_text())
     first = json.loads((finished / "results.json").read_text())
     (finished / "attack_set.json").write_text(content)
-    again = run_benchmark(_config(data_dir), finished, progress=False)
+    again = run_cell(_config(data_dir), finished, progress=False)
     assert json.loads((finished / "attack_set.json").read_text()) == reference
     assert again["victims"] == first["victims"]
 
@@ -125,7 +126,7 @@ def test_attack_set_of_other_samples_is_not_trusted(finished: Path, data_dir: Pa
     reference = json.loads((finished / "attack_set.json").read_text())
     forged = dict(reference, labels=[(label + 1) % 4 for label in reference["labels"]])
     (finished / "attack_set.json").write_text(json.dumps(forged))
-    run_benchmark(_config(data_dir), finished, progress=False)
+    run_cell(_config(data_dir), finished, progress=False)
     assert json.loads((finished / "attack_set.json").read_text()) == reference
 
 

@@ -15,7 +15,9 @@ from skelrobust.attack_set import select_attack_set
 from skelrobust.cli import main
 from skelrobust.data import load_dataset
 from skelrobust.errors import ConfigError
-from skelrobust.runner import RunConfig, RunDirectory, run_benchmark
+from skelrobust.benchmark.cell_config import RunConfig
+from skelrobust.benchmark.run_folder import RunDirectory
+from skelrobust.benchmark.cell import run_cell
 from skelrobust.victim import Victim
 
 VICTIMS = f"{spec('victim_a')},{spec('victim_b')}"
@@ -103,7 +105,7 @@ def test_cli_run_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     assert res["victims"][0]["clean_accuracy"] == 1.0  # victim_a is the attacked model
 
     # The same command with the same seed in a fresh folder reproduces the adversarial set bit for bit.
-    again = run_benchmark(_config(data_dir, defenses=["none", "lowpass"]), tmp_path / "again", progress=False)
+    again = run_cell(_config(data_dir, defenses=["none", "lowpass"]), tmp_path / "again", progress=False)
     with np.load(tmp_path / "again" / "adversarial.npz", allow_pickle=False) as z:
         assert np.array_equal(z["adversarial"], adv)
     assert again["victims"] == res["victims"]
@@ -129,7 +131,7 @@ def test_attack_set_is_deterministic_and_independent_of_batch_size(data_dir: Pat
 
 
 def test_interrupted_run_resumes_bit_for_bit(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reference = run_benchmark(_config(data_dir), tmp_path / "ref", progress=False, keep_shards=True)
+    reference = run_cell(_config(data_dir), tmp_path / "ref", progress=False, keep_shards=True)
     with np.load(tmp_path / "ref" / "adversarial.npz", allow_pickle=False) as z:
         ref_adv = z["adversarial"]
 
@@ -145,11 +147,11 @@ def test_interrupted_run_resumes_bit_for_bit(data_dir: Path, tmp_path: Path, mon
 
     monkeypatch.setattr(RunDirectory, "save_shard", failing)
     with pytest.raises(KeyboardInterrupt):
-        run_benchmark(_config(data_dir), tmp_path / "cut", progress=False)
+        run_cell(_config(data_dir), tmp_path / "cut", progress=False)
     assert (tmp_path / "cut" / "shards" / "batch_00000.npz").exists() and not (tmp_path / "cut" / "results.json").exists()
     monkeypatch.setattr(RunDirectory, "save_shard", original)
     first_shard_mtime = (tmp_path / "cut" / "shards" / "batch_00000.npz").stat().st_mtime_ns
-    resumed = run_benchmark(_config(data_dir), tmp_path / "cut", progress=False, keep_shards=True)
+    resumed = run_cell(_config(data_dir), tmp_path / "cut", progress=False, keep_shards=True)
     assert (tmp_path / "cut" / "shards" / "batch_00000.npz").stat().st_mtime_ns == first_shard_mtime  # not recomputed
     with np.load(tmp_path / "cut" / "adversarial.npz", allow_pickle=False) as z:
         assert np.array_equal(z["adversarial"], ref_adv)
@@ -160,32 +162,32 @@ def test_interrupted_run_resumes_bit_for_bit(data_dir: Path, tmp_path: Path, mon
         (tmp_path / "ref" / name).unlink()
     (tmp_path / "ref" / "shards" / "batch_00001.npz").unlink()
     (tmp_path / "ref" / "shards" / "batch_00002.npz").write_bytes(b"torn write")  # a damaged shard is recomputed
-    run_benchmark(_config(data_dir), tmp_path / "ref", progress=False)
+    run_cell(_config(data_dir), tmp_path / "ref", progress=False)
     with np.load(tmp_path / "ref" / "adversarial.npz", allow_pickle=False) as z:
         assert np.array_equal(z["adversarial"], ref_adv)
 
 
 def test_different_config_in_same_folder_is_refused_unless_overwrite(data_dir: Path, tmp_path: Path) -> None:
-    run_benchmark(_config(data_dir), tmp_path / "r", progress=False)
+    run_cell(_config(data_dir), tmp_path / "r", progress=False)
     with pytest.raises(ConfigError, match=r"different configuration \(changed: attack_config\).*--overwrite"):
-        run_benchmark(_config(data_dir, eps=0.02), tmp_path / "r", progress=False)
-    res = run_benchmark(_config(data_dir, eps=0.02), tmp_path / "r", overwrite=True, progress=False)
+        run_cell(_config(data_dir, eps=0.02), tmp_path / "r", progress=False)
+    res = run_cell(_config(data_dir, eps=0.02), tmp_path / "r", overwrite=True, progress=False)
     assert res["eps"] == 0.02
     # Evaluation-only changes (defenses, extra victims) reuse the adversarial set.
-    res = run_benchmark(_config(data_dir, eps=0.02, defenses=["lowpass"]), tmp_path / "r", progress=False)
+    res = run_cell(_config(data_dir, eps=0.02, defenses=["lowpass"]), tmp_path / "r", progress=False)
     assert [c["defense"] for c in res["victims"]] == ["lowpass", "lowpass"]
 
 
 def test_threat_models_get_exactly_their_access(data_dir: Path, tmp_path: Path) -> None:
-    nobox = run_benchmark(_config(data_dir, attack=spec("NoBoxNoise")), tmp_path / "nobox", progress=False)
+    nobox = run_cell(_config(data_dir, attack=spec("NoBoxNoise")), tmp_path / "nobox", progress=False)
     assert nobox["threat_model"] == "hard-no-box" and nobox["surrogate"] is None
     assert nobox["timing"]["surrogate_gradient_evaluations"] == 0
 
-    query = run_benchmark(_config(data_dir, attack=spec("QueryRandom"), steps=2), tmp_path / "query", progress=False)
+    query = run_cell(_config(data_dir, attack=spec("QueryRandom"), steps=2), tmp_path / "query", progress=False)
     assert query["threat_model"] == "query" and query["surrogate"] is None and query["timing"]["queries"] == 10 * 3
     assert query["attacked_model"] == spec("victim_a")
 
-    transfer = run_benchmark(
+    transfer = run_cell(
         _config(data_dir, attack=spec("TransferStep"), victims=[spec("victim_b")], surrogate=spec("victim_a")),
         tmp_path / "transfer", progress=False,
     )
@@ -199,7 +201,7 @@ def test_checkpoint_for_the_protocols_default_surrogate_is_used(tmp_path: Path) 
     from skelrobust.zoo import entry_path, find_entry
 
     weights = entry_path(find_entry("stgcn", "synthetic", "lite"))
-    result = run_benchmark(
+    result = run_cell(
         RunConfig(attack=spec("TransferStep"), victims=["ctrgcn"], dataset="synthetic", checkpoints={"stgcn": str(weights)},
                   eps=0.01, steps=1, n_samples=2, batch_size=2, seed=0, device="cpu"),
         tmp_path / "default-surrogate", progress=False,
@@ -236,7 +238,7 @@ def test_bad_arguments_give_one_clear_line(data_dir: Path, tmp_path: Path, args:
 
 
 def test_targeted_run_judges_success_against_the_targets(data_dir: Path, tmp_path: Path) -> None:
-    res = run_benchmark(_config(data_dir, targeted=True, eps=0.2, steps=5), tmp_path / "t", progress=False)
+    res = run_cell(_config(data_dir, targeted=True, eps=0.2, steps=5), tmp_path / "t", progress=False)
     assert res["targeted"] is True and res["success_definition"].startswith("targeted")
     records = [json.loads(line) for line in (tmp_path / "t" / "samples.jsonl").read_text().splitlines()]
     assert all(r["target"] != r["label"] for r in records)
@@ -275,12 +277,12 @@ def test_changed_data_with_the_same_ids_is_not_resumed(tmp_path: Path) -> None:
 
     path = write_split(tmp_path / "data", "test", 12)
     cfg = _config(tmp_path / "data", n_samples=4, steps=1)
-    run_benchmark(cfg, tmp_path / "r", progress=False)
+    run_cell(cfg, tmp_path / "r", progress=False)
     ds = load_dataset("npz", "test", root=path)
     save_npz(path, np.asarray(ds.data) * 1.01, ds.labels, "ntu25", class_names=ds.class_names,
              sample_ids=ds.sample_ids, lengths=ds.lengths)
     with pytest.raises(ConfigError, match=r"changed: dataset_fingerprint"):
-        run_benchmark(cfg, tmp_path / "r", progress=False)
+        run_cell(cfg, tmp_path / "r", progress=False)
 
 
 def test_dataset_options_reach_the_loader(tmp_path: Path) -> None:
@@ -296,10 +298,10 @@ def test_dataset_options_reach_the_loader(tmp_path: Path) -> None:
 def test_dataset_options_select_the_data(tmp_path: Path) -> None:
     cfg = RunConfig(attack="pgd", victims=["stgcn"], dataset="synthetic", dataset_options={"seed": 0}, steps=1,
                     n_samples=2, batch_size=2, seed=0, device="cpu")
-    result = run_benchmark(cfg, tmp_path / "seeded", progress=False)
+    result = run_cell(cfg, tmp_path / "seeded", progress=False)
     assert result["provenance"]["config"]["dataset_options"] == {"seed": 0}
 
 
 def test_missing_checkpoint_file_is_one_clear_error(data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"checkpoint for .* not found: .*nope\.pt"):
-        run_benchmark(_config(data_dir, checkpoints={spec("victim_a"): str(tmp_path / "nope.pt")}), tmp_path / "missing", progress=False)
+        run_cell(_config(data_dir, checkpoints={spec("victim_a"): str(tmp_path / "nope.pt")}), tmp_path / "missing", progress=False)

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from h5_helpers import spec, write_split
 from isolation_helpers import spec as iso_spec
 from skelrobust.cli import main
-from skelrobust.runner import RunConfig, run_benchmark
+from skelrobust.benchmark.cell_config import RunConfig
+from skelrobust.benchmark.cell import run_cell
 
 BOOM = iso_spec("FailsOnVictimB")
 
@@ -32,9 +33,9 @@ def _config(data_dir: Path, defenses: list[str]) -> RunConfig:
 
 
 def test_failing_cell_is_recorded_and_the_others_are_intact(data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    reference = run_benchmark(_config(data_dir, ["none"]), tmp_path / "ref", progress=False)
-    with caplog.at_level(logging.WARNING, logger="skelrobust.runner"):
-        res = run_benchmark(_config(data_dir, ["none", BOOM]), tmp_path / "iso", progress=False)
+    reference = run_cell(_config(data_dir, ["none"]), tmp_path / "ref", progress=False)
+    with caplog.at_level(logging.WARNING, logger="skelrobust.benchmark.cell"):
+        res = run_cell(_config(data_dir, ["none", BOOM]), tmp_path / "iso", progress=False)
     assert any("failed" in r.getMessage() and r.exc_info for r in caplog.records if r.levelno == logging.WARNING)
 
     cells = {(c["victim"], c["defense"]): c for c in res["victims"]}
@@ -65,7 +66,7 @@ def test_failing_cell_is_recorded_and_the_others_are_intact(data_dir: Path, tmp_
     assert saved["victims"] == res["victims"]
 
     # Resume: the failed cell is evaluated again (not cached); successful cells are reproduced exactly.
-    again = run_benchmark(_config(data_dir, ["none", BOOM]), tmp_path / "iso", progress=False)
+    again = run_cell(_config(data_dir, ["none", BOOM]), tmp_path / "iso", progress=False)
     assert again["victims"] == res["victims"]
 
 

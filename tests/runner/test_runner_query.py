@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from h5_helpers import spec, write_split
 from skelrobust.cli import main
-from skelrobust.runner import RunConfig, run_benchmark
+from skelrobust.benchmark.cell_config import RunConfig
+from skelrobust.benchmark.cell import run_cell
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_runner_records_the_oracles_queries(data_dir: Path, tmp_path: Path) -> None:
     cfg = RunConfig(attack="random-search", victims=[spec("victim_a")], dataset="npz", root=str(data_dir), eps=0.3,
                     n_samples=6, batch_size=4, seed=1, device="cpu", max_queries=20)
-    res = run_benchmark(cfg, tmp_path / "rs", progress=False)
+    res = run_cell(cfg, tmp_path / "rs", progress=False)
     query = res["query"]
     records = [json.loads(line) for line in (tmp_path / "rs" / "samples.jsonl").read_text().splitlines()]
     first = [r["first_success_query"] for r in records]
@@ -34,7 +35,7 @@ def test_runner_records_the_oracles_queries(data_dir: Path, tmp_path: Path) -> N
     assert "steps" not in res["attack_config"]
     # The shards are gone once the run is finished; a rerun evaluates again from generation.npz with the same counts.
     assert not (tmp_path / "rs" / "shards").exists()
-    again = run_benchmark(cfg, tmp_path / "rs", progress=False)
+    again = run_cell(cfg, tmp_path / "rs", progress=False)
     assert again["query"] == query
 
 
