@@ -39,6 +39,7 @@ from ..loading import load_victim
 from ..training import evaluate, package_versions, validation_split
 from ..victim import VICTIMS
 from .moco import Embedding
+from .resume import load_resume_payload
 
 
 @dataclass
@@ -254,15 +255,7 @@ def _save_last(path: Path, record: dict[str, Any], state: dict[str, Any], fc: nn
 
 
 def _resume(path: Path, record: dict[str, Any], fc: nn.Module, opt: Any, gen: torch.Generator) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or foreign file
-        raise CheckpointError(f"cannot resume from {path}: {exc}; delete it to start over") from exc
-    theirs = payload.get("config") if isinstance(payload, dict) else None
-    if theirs != record:
-        theirs = theirs or {}
-        diff = sorted(k for k in set(theirs) | set(record) if theirs.get(k) != record.get(k))
-        raise ConfigError(f"{path} belongs to a different linear evaluation (differs in {', '.join(diff)}); use another --out or delete it")
+    payload = load_resume_payload(path, record, run="linear evaluation", elsewhere="another --out")
     fc.load_state_dict(payload["fc"])
     opt.load_state_dict(payload["optimizer"])
     gen.set_state(payload["generator"])

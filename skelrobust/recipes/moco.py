@@ -42,6 +42,7 @@ from ..checkpoints import read_state_dict
 from ..errors import CheckpointError, ConfigError
 from ..io import atomic_path, atomic_write_json, sha256_file
 from ..victim import Identity, Victim
+from .resume import load_resume_payload
 
 log = logging.getLogger(__name__)
 
@@ -361,15 +362,7 @@ def _save_last(path: Path, record: dict[str, Any], state: dict[str, Any], model:
 
 
 def _resume(path: Path, record: dict[str, Any], model: MoCo, opt: Any, gen: torch.Generator) -> tuple[dict[str, Any], torch.Tensor]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or foreign file
-        raise CheckpointError(f"cannot resume from {path}: {exc}; delete it to start over") from exc
-    theirs = payload.get("config") if isinstance(payload, dict) else None
-    if theirs != record:
-        theirs = theirs or {}
-        diff = sorted(k for k in set(theirs) | set(record) if theirs.get(k) != record.get(k))
-        raise ConfigError(f"{path} belongs to a different pretraining run (differs in {', '.join(diff)}); use another output folder or delete it")
+    payload = load_resume_payload(path, record, run="pretraining run", elsewhere="another output folder")
     model.load_state_dict(payload["model"])
     opt.load_state_dict(payload["optimizer"])
     gen.set_state(payload["generator"])
