@@ -77,7 +77,7 @@ def _train_run_eval_export(victim: str, preset: str, dataset: str, tmp_path: Pat
 
     run = tmp_path / "run"
     _cli("run", "--attack", "ifgsm", "--victim", victim, "--dataset", dataset, "--checkpoint", str(out / "best.pt"),
-         "--steps", "1", "--n-samples", "2", "--batch-size", "2", "--selection", "all", "--device", "cpu",
+         "--eps", "0.01", "--steps", "1", "--n-samples", "2", "--batch-size", "2", "--selection", "all", "--device", "cpu",
          "--output", str(run), "--quiet", "--json")
     results = json.loads((run / "results.json").read_text())
     model = results["provenance"]["models"][victim]
@@ -121,7 +121,7 @@ def test_run_takes_preset_and_config_for_a_checkpoint_without_build_record(tmp_p
     victim = VICTIMS.get("ctrgcn").build(preset="lite", num_classes=spec.num_classes, layout="ntu25", num_persons=2, window=32)
     path = tmp_path / "foreign.pt"
     torch.save(victim.network.state_dict(), path)
-    common = ["run", "--attack", "ifgsm", "--victim", "ctrgcn", "--dataset", dataset, "--checkpoint", str(path), "--steps", "1",
+    common = ["run", "--attack", "ifgsm", "--victim", "ctrgcn", "--dataset", dataset, "--checkpoint", str(path), "--eps", "0.01", "--steps", "1",
               "--n-samples", "2", "--batch-size", "2", "--selection", "all", "--device", "cpu", "--quiet"]
     failed = CliRunner().invoke(main, [*common, "--output", str(tmp_path / "a")])
     assert failed.exit_code == 1
