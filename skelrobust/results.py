@@ -220,10 +220,17 @@ def _most_resistant(by_class: Sequence[dict[str, Any]], count: int = 3) -> str:
 def format_table(results: dict[str, Any]) -> str:
     """A readable summary: one header line and a victim x defense table (rates in percent)."""
     budget = f"{results['norm']} eps {results['eps']:g} {results['eps_unit']}"
+    query = results.get("query")
+    # A query attack's effort is its query budget, not iterations.
+    effort = f"at most {query['max_queries']} queries per sample" if query else f"{results['steps']} steps"
     head = (
         f"{results['attack']} ({results['threat_model']}) on {results.get('attacked_model') or 'no model'}, "
-        f"{results['dataset']}, {results['n_samples']} samples, {budget}, {results['steps']} steps"
+        f"{results['dataset']}, {results['n_samples']} samples, {budget}, {effort}"
     )
+    if query:
+        median = query.get("queries_to_success_median")
+        head += (f"\nquery success rate: {_pct(query['success_rate'])}, median queries to success: "
+                 f"{'-' if median is None else f'{median:g}'}")
     wb = results.get("white_box_success_rate")
     head += f"\nwhite-box success rate: {_pct(wb)}" if wb is not None else ""
     resisting = _most_resistant(results.get("white_box_success_by_class") or [])

@@ -12,6 +12,7 @@ from h5_helpers import spec, write_split
 from skelrobust.cli import main
 from skelrobust.benchmark.cell_config import RunConfig
 from skelrobust.benchmark.cell import run_cell
+from skelrobust.results import format_table
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,9 @@ def test_runner_records_the_oracles_queries(data_dir: Path, tmp_path: Path) -> N
     assert all(r["queries"] <= 20 for r in records) and query["queries_total"] == sum(r["queries"] for r in records)
     assert query["success_at"]["20"] == query["success_rate"]
     assert "steps" not in res["attack_config"]
+    head = format_table(res).splitlines()
+    assert head[0].endswith("at most 20 queries per sample") and "steps" not in head[0]
+    assert head[1].startswith(f"query success rate: {100 * query['success_rate']:.1f}%, median queries to success: ")
     # The shards are gone once the run is finished; a rerun evaluates again from generation.npz with the same counts.
     assert not (tmp_path / "rs" / "shards").exists()
     again = run_cell(cfg, tmp_path / "rs", progress=False)
