@@ -22,14 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-
-def bootstrap_interval(successes: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile-bootstrap interval of the mean of a 0/1 vector."""
-    rng = np.random.default_rng(seed)
-    n = len(successes)
-    means = successes[rng.integers(0, n, size=(reps, n))].mean(1)
-    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
+from intervals import bootstrap_interval
 
 
 def _finished(folder: Path, cfg: Any) -> dict[str, Any] | None:

@@ -35,13 +35,7 @@ from skelrobust.attack import create_attack
 from skelrobust.data import load_dataset
 from skelrobust.loading import load_victim
 from skelrobust.training import evaluate, predict
-
-
-def bootstrap(outcomes: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile-bootstrap interval of the mean of a 0/1 vector."""
-    rng = np.random.default_rng(seed)
-    means = outcomes[rng.integers(0, len(outcomes), size=(reps, len(outcomes)))].mean(1)
-    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
+from intervals import bootstrap_interval
 
 
 def measure(args: argparse.Namespace, save=lambda report: None) -> dict:
@@ -69,7 +63,7 @@ def measure(args: argparse.Namespace, save=lambda report: None) -> dict:
         ])
         resisted = (predict(victim, adversarial.numpy(), 64) == y.numpy()).astype(int)
         report["robust"][f"{eps:g}"] = {
-            "robust_accuracy": float(resisted.mean()), "interval95": bootstrap(resisted), "resisted": resisted.tolist(),
+            "robust_accuracy": float(resisted.mean()), "interval95": bootstrap_interval(resisted), "resisted": resisted.tolist(),
             "attack_seconds": round(time.perf_counter() - start, 1),
         }
         save(report)  # after every budget, so a long run keeps what it measured

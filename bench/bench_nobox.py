@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from intervals import bootstrap_interval
 
 VARIANTS = ("nobox-ifgsm", "s1i", "s2i", "nobox-mifgsm", "s1mi", "s2mi")
 #: (higher order, lower order) pairs whose paired difference tests "second >= first >= plain".
@@ -40,10 +41,7 @@ BOOTSTRAP = 2000
 def bootstrap_mean(values: np.ndarray, seed: int = 0) -> dict[str, float]:
     """Mean and percentile 95 % interval over ``BOOTSTRAP`` resamples of the rows of ``values`` ``(K,)``."""
     values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(BOOTSTRAP, len(values)))
-    means = values[idx].mean(axis=1)
-    return {"mean": float(values.mean()), "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+    return {"mean": float(values.mean()), "ci95": bootstrap_interval(values, reps=BOOTSTRAP, seed=seed)}
 
 
 def _records(run: Path) -> list[dict[str, Any]]:

@@ -40,17 +40,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from intervals import bootstrap_interval
 
 FAIR_ATTACKS = ("tasar", "ifgsm", "mifgsm")
-
-
-def bootstrap(values: np.ndarray, reps: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile-bootstrap interval of the mean of ``values`` (resampling its entries)."""
-    if len(values) == 0:
-        return [float("nan"), float("nan")]
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(reps, len(values)))].mean(1)
-    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
 def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
@@ -179,7 +171,7 @@ def main() -> None:
                 "run": str(folder), "n_samples": int(len(labels)), "wall_s": wall,
                 "attack_seconds": results["timing"]["seconds"],
                 "white_box_success_rate": results["white_box_success_rate"],
-                "white_box_ci95": bootstrap(wb.astype(np.float64)) if wb is not None else None,
+                "white_box_ci95": bootstrap_interval(wb.astype(np.float64)) if wb is not None else None,
                 **perturbation_stats(clean, adv, eps), "victims": {},
             }
             if attack == "tasar":
@@ -191,9 +183,9 @@ def main() -> None:
                 success[attack][victim] = fooled
                 row["victims"][victim] = {
                     "clean_accuracy": float(clean_ok.mean()),
-                    "transfer_rate": float(fooled.mean()), "transfer_ci95": bootstrap(fooled.astype(np.float64)),
+                    "transfer_rate": float(fooled.mean()), "transfer_ci95": bootstrap_interval(fooled.astype(np.float64)),
                     "conditional_rate": float(fooled[clean_ok].mean()) if clean_ok.any() else None,
-                    "conditional_ci95": bootstrap(fooled[clean_ok].astype(np.float64)), "conditional_n": int(clean_ok.sum()),
+                    "conditional_ci95": bootstrap_interval(fooled[clean_ok].astype(np.float64)), "conditional_n": int(clean_ok.sum()),
                 }
             entry["attacks"][attack] = row
         if "tasar" in success and "mifgsm" in success:
@@ -202,7 +194,7 @@ def main() -> None:
                 a, b = success["tasar"][victim], success["mifgsm"][victim]
                 diff = a.astype(np.float64) - b.astype(np.float64)
                 entry["tasar_vs_mifgsm"][victim] = {
-                    "difference": float(diff.mean()), "difference_ci95": bootstrap(diff), **mcnemar_exact(a, b),
+                    "difference": float(diff.mean()), "difference_ci95": bootstrap_interval(diff), **mcnemar_exact(a, b),
                 }
         report["surrogates"][surrogate] = entry
         _print(surrogate, entry, eps)
