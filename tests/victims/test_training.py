@@ -36,14 +36,14 @@ def _learnable(split: str, root: Path | None, **options: object) -> SkeletonData
     frames[:, :, :, 11] += move
     data[..., 0] = frames * (np.arange(8)[None, None, :, None] < lengths[:, None, None, None])
     return SkeletonDataset(
-        name="h3c-learn", split=split, data=data, labels=labels, layout=get_layout("ntu25"), class_names=["x", "y", "z"],
+        name="learnable-three-class", split=split, data=data, labels=labels, layout=get_layout("ntu25"), class_names=["x", "y", "z"],
         sample_ids=[f"{split}{i}" for i in range(n)], lengths=lengths, meta={"subjects": subjects.tolist()},
     )
 
 
 @pytest.fixture
 def learn_dataset(register_temporarily) -> str:
-    spec = DatasetSpec(name="h3c-learn", loader=_learnable, description="test", layout="ntu25", num_classes=3, needs_root=False)
+    spec = DatasetSpec(name="learnable-three-class", loader=_learnable, description="test", layout="ntu25", num_classes=3, needs_root=False)
     return register_temporarily(DATASETS, spec)
 
 
@@ -157,7 +157,7 @@ def test_cli_train_eval_and_victims(learn_dataset: str, tmp_path: Path) -> None:
     assert (ev["split"], ev["n"], ev["preset"]) == ("test", 24, "lite")
     assert ev["accuracy"] == pytest.approx(meta["test_accuracy"]) and ev["checkpoint_sha256"] == meta["sha256"]
     res = runner.invoke(main, ["eval", "--victim", "mlp", "--dataset", learn_dataset])
-    assert res.exit_code == 1 and "no pretrained weights for ('mlp', dataset 'h3c-learn', preset 'full')" in res.output
+    assert res.exit_code == 1 and "no pretrained weights for ('mlp', dataset 'learnable-three-class', preset 'full')" in res.output
     res = runner.invoke(main, ["train", "--victim", "mlp", "--dataset", learn_dataset, "--config", "oops", "--out", str(tmp_path / "x")])
     assert res.exit_code == 1 and "--config expects KEY=VALUE, got 'oops'" in res.output
     res = runner.invoke(main, ["victims", "--json"])
@@ -173,9 +173,9 @@ def test_finished_run_ships_to_the_zoo(learn_dataset: str, tmp_path: Path, monke
     meta = train_victim(_cfg(learn_dataset, epochs=1), tmp_path / "run", command="skelrobust train X", progress=False)
     manifest = tmp_path / "zoo" / "manifest.json"
     entry = zoo.add_run(tmp_path / "run", manifest=manifest)
-    assert (tmp_path / "zoo" / "h3c-learn" / "mlp-lite.pt").is_file()
-    assert json.loads((tmp_path / "zoo" / "h3c-learn" / "mlp-lite.json").read_text())["history"] == meta["history"]
-    assert entry["file"] == "h3c-learn/mlp-lite.pt" and entry["sha256"] == meta["sha256"] and entry["command"] == "skelrobust train X"
+    assert (tmp_path / "zoo" / "learnable-three-class" / "mlp-lite.pt").is_file()
+    assert json.loads((tmp_path / "zoo" / "learnable-three-class" / "mlp-lite.json").read_text())["history"] == meta["history"]
+    assert entry["file"] == "learnable-three-class/mlp-lite.pt" and entry["sha256"] == meta["sha256"] and entry["command"] == "skelrobust train X"
     assert zoo.add_run(tmp_path / "run", manifest=manifest) == entry  # idempotent: one entry per (victim, dataset, preset)
     assert len(zoo.entries(manifest)) == 1
     monkeypatch.setattr(zoo, "MANIFEST", manifest)
