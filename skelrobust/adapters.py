@@ -251,3 +251,87 @@ class PreNormalize3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return prenormalize_3d(x, self.spine, self.shoulders, self.center)
+
+
+def _agcn_frame_index(present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source frame of every output frame after 2s-AGCN's null-frame padding, per sample and person.
+
+    ``present`` is ``(N, T, M)``. A person absent in frame 0 first has its present frames moved to the
+    start (in order); then the frames after the last present one repeat the sequence from frame 0 (``t mod
+    e``, ``e`` one past the last present frame); gaps in the middle stay empty. Returns ``(index (N, T, M),
+    used (N, T, M) bool)``: ``used`` is false where the output frame is empty (gaps, absent persons).
+    """
+    n, t, m = present.shape
+    frames = torch.arange(t, device=present.device)
+    # frames in order, present ones first (stable): the compaction of a person absent in frame 0
+    key = (~present).to(torch.int64) * t + frames.view(1, t, 1)
+    order = key.argsort(dim=1)
+    count = present.sum(dim=1, keepdim=True)  # (N, 1, M)
+    late = ~present[:, :1]  # (N, 1, M): absent in frame 0 -> compacted
+    last = torch.where(present, frames.view(1, t, 1) + 1, torch.zeros_like(frames).view(1, t, 1)).amax(dim=1, keepdim=True)
+    end = torch.where(late, count, last).clamp(min=1)  # one past the last present frame after compaction
+    wrapped = frames.view(1, t, 1) % end
+    index = torch.where(late, order.gather(1, wrapped), wrapped)
+    used = present.gather(1, index) & (count > 0)
+    return index, used
+
+
+def agcn_prenormalize(
+    x: torch.Tensor, center: int = 1, spine: tuple[int, int] = (0, 1), shoulders: tuple[int, int] = (8, 4)
+) -> torch.Tensor:
+    """2s-AGCN's ``pre_normalization`` (data_gen/preprocess.py), used by PCM3's and skeleton-contrast's NTU data.
+
+    Per sample ``(C, T, V, M)``:
+
+    1. null frames: a person absent in frame 0 has its present frames moved to the start; the frames after
+       its last present frame repeat its sequence from frame 0 (:func:`_agcn_frame_index`);
+    2. every joint of every person minus joint ``center`` of person 0 **in the same frame**, joints with all
+       coordinates zero kept at zero;
+    3. from frame 0 of person 0, a rotation taking ``spine[0] -> spine[1]`` onto +z, then one taking the
+       shoulder line ``shoulders[0] - shoulders[1]`` onto +x (Rodrigues about the cross product, the identity
+       when already parallel), applied to every frame.
+
+    Differentiable in the coordinates (the frame bookkeeping of step 1 is piecewise constant).
+    """
+    n, c, t, v, m = x.shape
+    present = person_present(x)  # (N, T, M)
+    index, used = _agcn_frame_index(present)
+    gather = index.view(n, 1, t, 1, m).expand(n, c, t, v, m)
+    padded = x.gather(2, gather) * used.view(n, 1, t, 1, m).to(x.dtype)
+    joint_used = (padded != 0).any(dim=1, keepdim=True).to(x.dtype)  # (N, 1, T, V, M)
+    origin = padded[:, :, :, center : center + 1, 0:1]  # (N, C, T, 1, 1): person 0, per frame
+    centred = (padded - origin) * joint_used
+    frame0 = centred[:, :, 0, :, 0]  # (N, C, V)
+    rot_z = _rotation_onto(frame0[:, :, spine[1]] - frame0[:, :, spine[0]], x.new_tensor([0.0, 0.0, 1.0]))
+    frame0 = rot_z @ frame0
+    rot_x = _rotation_onto(frame0[:, :, shoulders[0]] - frame0[:, :, shoulders[1]], x.new_tensor([1.0, 0.0, 0.0]))
+    return torch.einsum("nij,njtvm->nitvm", rot_x @ rot_z, centred)
+
+
+class AGCNCropResize(nn.Module):
+    """2s-AGCN pre-normalisation (:func:`agcn_prenormalize`), then the central crop and linear resize.
+
+    The test pipeline of PCM3 / skeleton-contrast: ``*_data_joint.npy`` made by 2s-AGCN's ``ntu_gendata``
+    with ``*_num_frame.npy`` (the file's frame count, here each sample's valid length before padding), then
+    ``crop_subsequence`` with ``l_ratio=[0.95]``: ``start = int(0.05 * L / 2)``, frames ``[start, L - start)``
+    resized to ``window`` (:func:`crop_resize`).
+
+    Args:
+        window: Output frames (PCM3: 64).
+        p: Kept fraction of the valid frames (0.95).
+        center, spine, shoulders: Joints of the pre-normalisation (NTU: 1, (0, 1), (8, 4)).
+    """
+
+    def __init__(
+        self, window: int = 64, p: float = 0.95, center: int = 1, spine: tuple[int, int] = (0, 1), shoulders: tuple[int, int] = (8, 4)
+    ) -> None:
+        super().__init__()
+        self.window, self.p, self.center = int(window), float(p), int(center)
+        self.spine, self.shoulders = (int(spine[0]), int(spine[1])), (int(shoulders[0]), int(shoulders[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lengths = valid_lengths(x)
+        return crop_resize(agcn_prenormalize(x, self.center, self.spine, self.shoulders), self.window, self.p, lengths)
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, p={self.p}, center={self.center}, spine={self.spine}, shoulders={self.shoulders}"
