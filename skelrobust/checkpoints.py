@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is an empty file (0 bytes); {_ACCEPTED}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # MAE-style files (MacDiff) store their argparse options beside the weights: plain data, admitted
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or pickled-code files
         raise CheckpointError(f"cannot read checkpoint {path}: {describe_load_failure(exc)}; {_ACCEPTED}") from exc
     for key in _WRAPPER_KEYS:
@@ -122,7 +125,9 @@ def load_into(
 ) -> str:
     """Load a checkpoint into ``network`` with ``strict=True`` and return its SHA-256.
 
-    ``convert`` maps foreign key names (mmskeleton, pyskl, the prior benchmark) onto ``network``'s.
+    ``convert`` maps foreign key names (mmskeleton, pyskl, the prior benchmark) onto ``network``'s; a network
+    with an ``adapt_state_dict(state)`` method then fits size-dependent tensors of a checkpoint trained for
+    another input size (MacDiff's temporal position embedding).
     On any mismatch the error is one line with the counts and the first few missing, unexpected and
     mis-shaped keys; the full lists are logged at INFO level (``skelrobust -v ...``).
     """
@@ -132,6 +137,9 @@ def load_into(
             state = convert(state)
         except CheckpointError as exc:
             raise CheckpointError(f"checkpoint {path}: {exc}") from exc
+    adapt = getattr(network, "adapt_state_dict", None)
+    if callable(adapt):
+        state = adapt(state)
     mismatch = compare_state_dicts(network.state_dict(), state)
     if mismatch:
         for label, keys in (("missing", mismatch.missing), ("unexpected", mismatch.unexpected), ("mis-shaped", mismatch.misshaped)):

@@ -112,3 +112,13 @@ def agcn_raw_input() -> torch.Tensor:
     x[3, :, 50:] = 0
     x[3, :, :, :, 1] = 0
     return x
+
+
+def transformer_realistic_fill(state: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
+    """:func:`realistic_fill` with position tables at a trained ViT's scale (``temp_embed``/``pos_embed`` about
+    N(0, 0.35^2) instead of N(0, 1 / 7680)), so that the temporal embedding, and its interpolation, matter."""
+    out = realistic_fill(state, seed)
+    for key in ("temp_embed", "pos_embed"):
+        if key in out:
+            out[key] = out[key] * 30
+    return out
