@@ -12,7 +12,15 @@ frozen encoder (eval mode) plus a trained ``fc``. A victim is that linear-evalua
 Per method (one registry name each):
 
 - ``skeletonclr`` / ``crossclr`` (LinguoLi/CrosSCLR, Li et al. CVPR 2021): ``fc`` = ``Linear(256, K)``;
-  the joint stream (CrosSCLR's released 3-view models are pretext files: linearly evaluate their joint encoder).
+  the joint stream (``crossclr`` reads the joint encoder of CrosSCLR's 3-view pretext files for a linear
+  evaluation).
+- ``crossclr-3view``: CrosSCLR-3views' linear-evaluation model (:class:`ThreeViewModel`): three such encoders
+  ``encoder_q``, ``encoder_q_motion``, ``encoder_q_bone`` (537 keys), motion and bone derived inside ``forward``
+  from the preprocessed joints, logits averaged (``view='all'``; ``joint``/``motion``/``bone`` select one). A
+  registry name of its own rather than an option of ``crossclr``: it is another network with another
+  checkpoint layout, so files of either kind are recognised and sent to the right name, ``skelrobust victims``
+  lists its format, and the one-encoder recipes (MoCo pretraining, ``train --linear-eval``) refuse it instead
+  of silently training one of its three encoders.
 - ``aimclr`` (Levigty/AimCLR, Guo et al. AAAI 2022): same encoder plus the parameter-free ``Simam_Drop``, used
   only in pretraining (``forward(x, drop=False)`` at evaluation), so the evaluated network is the same.
 - ``actclr`` (LanglandsLin/ActCLR, Lin et al. CVPR 2023): ``fc`` = ``Conv2d(256, K, 1)`` on the pooled
@@ -94,6 +102,9 @@ METHODS: dict[str, dict[str, str]] = {
         "description": "HiCLR (AAAI'23) ST-GCN-16 encoder (edge_importance1..10) + linear head",
     },
 }
+
+#: Registry name of CrosSCLR's 3-view linear-evaluation model (three encoders: a network of its own).
+THREE_VIEW = "crossclr-3view"
 
 #: Top-level modules of ActCLR's pretraining model that its linear evaluation ignores.
 _ACTCLR_EXTRAS = ("mu", "kappa", "alpha", "to_q", "to_k", "to_v", "slot_attn", "decoder_r", "decoder_m", "prototypes")
@@ -206,7 +217,7 @@ def identify(state: dict[str, torch.Tensor]) -> tuple[str | None, str, str]:
         method, evidence = "actclr", f"ActCLR pretraining key {found!r}"
     elif any(k.startswith(("encoder_q_motion.", "encoder_q_bone.", "queue_motion")) for k in keys):
         found = next(k for k in keys if k.startswith(("encoder_q_motion.", "encoder_q_bone.", "queue_motion")))
-        method, evidence = "crossclr", f"CrosSCLR 3-view key {found!r}"
+        method, evidence = THREE_VIEW, f"CrosSCLR 3-view key {found!r}"
     if "queue" in state or any(k.startswith("encoder_k.") for k in keys) or "encoder_q.fc.0.weight" in state:
         return method, "pretext", evidence or "keys queue / encoder_k.* / projector encoder_q.fc.0"
     if "fcn.weight" in state and not any(k.startswith("encoder_q.") for k in keys):
@@ -223,8 +234,14 @@ def _prefixed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _check_method(method: str, state: dict[str, torch.Tensor]) -> tuple[str, str]:
+def _check_method(method: str, state: dict[str, torch.Tensor], joint_of_three_views: bool = False) -> tuple[str, str]:
+    """``(kind, evidence)`` of ``state`` for ``method``; raise when its keys reveal another method.
+
+    With ``joint_of_three_views`` a CrosSCLR 3-view file passes for ``crossclr`` (its joint encoder is read).
+    """
     looks, kind, evidence = identify(state)
+    if joint_of_three_views and method == "crossclr" and looks == THREE_VIEW:
+        return kind, evidence
     listed = next((k for k in state if re.fullmatch(r"(?:encoder_q\.)?edge_importance\.\d+", k)), None)
     if method == "hiclr" and looks is None and listed is not None:
         fc = state.get("encoder_q.fc.weight")
@@ -249,7 +266,7 @@ def encoder_state(method: str) -> Callable[[dict[str, torch.Tensor]], dict[str, 
 
     def extract(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         state = _prefixed(state)
-        kind, _ = _check_method(method, state)
+        kind, _ = _check_method(method, state, joint_of_three_views=True)
         if kind == "supervised":
             raise CheckpointError("this is a supervised ST-GCN checkpoint (key 'fcn.weight'), not a self-supervised encoder")
         enc = {k: v for k, v in state.items() if k.startswith("encoder_q.") and not k.startswith("encoder_q.fc.")}
@@ -272,19 +289,55 @@ def _converter(method: str) -> Callable[[dict[str, torch.Tensor]], dict[str, tor
                 f"train a linear head first: skelrobust train --linear-eval --encoder <this file> --victim {method} "
                 "--dataset DATASET --out DIR, then load DIR/best.pt"
             )
-        out = add_missing_bn_counters(state)
-        weight = out.get("encoder_q.fc.weight")
-        if weight is not None:
-            if head == "conv" and weight.ndim == 2:
-                out["encoder_q.fc.weight"] = weight.reshape(*weight.shape, 1, 1)
-            elif head == "linear" and weight.ndim == 4 and weight.shape[2:] == (1, 1):
-                out["encoder_q.fc.weight"] = weight.reshape(weight.shape[:2])
-        if "encoder_q.A" not in out and out.get("encoder_q.data_bn.weight", torch.zeros(0)).numel() == 75:
-            a = stgcn_adjacency(25, inward_edges("ntu25"), stgcn_center("ntu25"))
-            out["encoder_q.A"] = torch.from_numpy(a).to(torch.float32)
-        return out
+        return _fit_heads_and_graph(add_missing_bn_counters(state), ("encoder_q",), head)
 
     return convert
+
+
+def _fit_heads_and_graph(out: dict[str, torch.Tensor], encoders: Sequence[str], head: str) -> dict[str, torch.Tensor]:
+    """Each encoder's ``fc.weight`` in the head's shape (``(K, D)`` or ``(K, D, 1, 1)``), its ``A`` when absent."""
+    for prefix in encoders:
+        weight = out.get(f"{prefix}.fc.weight")
+        if weight is not None:
+            if head == "conv" and weight.ndim == 2:
+                out[f"{prefix}.fc.weight"] = weight.reshape(*weight.shape, 1, 1)
+            elif head == "linear" and weight.ndim == 4 and weight.shape[2:] == (1, 1):
+                out[f"{prefix}.fc.weight"] = weight.reshape(weight.shape[:2])
+        if f"{prefix}.A" not in out and out.get(f"{prefix}.data_bn.weight", torch.zeros(0)).numel() == 75:
+            a = stgcn_adjacency(25, inward_edges("ntu25"), stgcn_center("ntu25"))
+            out[f"{prefix}.A"] = torch.from_numpy(a).to(torch.float32)
+    return out
+
+
+def _parts(name: str, head: str, importance: str, preset: str, num_classes: int, layout: str, config: dict[str, Any],
+           extra_options: Sequence[str] = ()) -> tuple[Callable[[], Model], nn.Module, dict[str, Any]]:
+    """``(encoder factory, adapter, recorded config)`` of a ``preset`` with ``config`` overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"{name}: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    allowed = set(PRESETS[preset]) | set(extra_options)
+    unknown = set(config) - allowed
+    if unknown:
+        raise ConfigError(f"{name}: unknown option(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
+    cfg = {**PRESETS[preset], **config}
+    lay = get_layout(layout)
+    a = torch.from_numpy(stgcn_adjacency(lay.num_joints, inward_edges(lay), stgcn_center(lay)))
+
+    def encoder() -> Model:
+        return Model(
+            3, num_classes, a, channels=tuple(cfg["channels"]), strides=tuple(cfg["strides"]),
+            dropout=cfg["dropout"], head=head, importance=importance,
+        )
+
+    if cfg["pipeline"] == "frame50":
+        names = lay.joint_names
+        adapter: nn.Module = Frame50(
+            int(cfg["frames"]), names.index("spine_shoulder"), (names.index("shoulder_right"), names.index("shoulder_left")), 0
+        )
+    elif cfg["pipeline"] == "none":
+        adapter = Identity()
+    else:
+        raise ConfigError(f"{name}: unknown pipeline {cfg['pipeline']!r}; expected 'frame50' or 'none'")
+    return encoder, adapter, {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
 
 
 def _builder(method: str) -> Callable[..., Victim]:
@@ -296,30 +349,9 @@ def _builder(method: str) -> Callable[..., Victim]:
         ``**config`` overrides the preset: ``channels``, ``strides``, ``dropout``, ``frames`` (the pipeline's
         output length) and ``pipeline`` (``frame50``, or ``none`` for tensors already preprocessed).
         """
-        if preset not in PRESETS:
-            raise ConfigError(f"{method}: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-        unknown = set(config) - set(PRESETS[preset])
-        if unknown:
-            raise ConfigError(f"{method}: unknown option(s) {sorted(unknown)}; expected some of {sorted(PRESETS[preset])}")
-        cfg = {**PRESETS[preset], **config}
-        lay = get_layout(layout)
-        a = stgcn_adjacency(lay.num_joints, inward_edges(lay), stgcn_center(lay))
-        encoder = Model(
-            3, num_classes, torch.from_numpy(a), channels=tuple(cfg["channels"]), strides=tuple(cfg["strides"]),
-            dropout=cfg["dropout"], head=spec["head"], importance=spec["importance"],
-        )
-        if cfg["pipeline"] == "frame50":
-            names = lay.joint_names
-            adapter: nn.Module = Frame50(
-                int(cfg["frames"]), names.index("spine_shoulder"), (names.index("shoulder_right"), names.index("shoulder_left")), 0
-            )
-        elif cfg["pipeline"] == "none":
-            adapter = Identity()
-        else:
-            raise ConfigError(f"{method}: unknown pipeline {cfg['pipeline']!r}; expected 'frame50' or 'none'")
-        record = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+        encoder, adapter, record = _parts(method, spec["head"], spec["importance"], preset, num_classes, layout, config)
         return Victim(
-            LinearEvalModel(encoder), layout=lay, num_classes=num_classes, adapter=adapter, name=method, preset=preset,
+            LinearEvalModel(encoder()), layout=layout, num_classes=num_classes, adapter=adapter, name=method, preset=preset,
             config=record, num_persons=num_persons,
         )
 
@@ -345,3 +377,119 @@ for _method, _spec in METHODS.items():
             },
         )
     )
+
+
+#: CrosSCLR's ``Bone`` list (1-based ``(joint, parent)``); SpineShoulder (21) is its own parent, a zero bone.
+CROSSCLR_BONES = ((1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
+                  (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (21, 21), (22, 23),
+                  (23, 8), (24, 25), (25, 12))
+VIEWS = ("all", "joint", "motion", "bone")
+
+
+class ThreeViewModel(nn.Module):
+    """CrosSCLR-3views at linear evaluation (``net/crossclr_3views.CrosSCLR(pretrain=False)``).
+
+    Three ST-GCN-16 encoders ``encoder_q`` (joint), ``encoder_q_motion`` and ``encoder_q_bone``, each with its
+    own head; ``forward`` derives the streams from the (preprocessed) joint tensor, as the official one does:
+    motion ``x[:, :, t + 1] - x[:, :, t]`` with a zero last frame, bone ``x[:, :, :, v] - x[:, :, :, parent(v)]``
+    over :data:`CROSSCLR_BONES`. ``view='all'`` averages the three streams' logits (the released configuration
+    ``linear_eval_crossclr_3views``); ``joint``/``motion``/``bone`` return one stream's.
+    """
+
+    def __init__(self, encoders: Sequence[Model], view: str = "all") -> None:
+        super().__init__()
+        if view not in VIEWS:
+            raise ConfigError(f"{THREE_VIEW}: view must be one of {', '.join(VIEWS)}, got {view!r}")
+        self.encoder_q, self.encoder_q_motion, self.encoder_q_bone = encoders
+        self.view = view
+        self.num_classes = self.encoder_q.num_class
+        parents = [p - 1 for _, p in sorted(CROSSCLR_BONES)]
+        self.register_buffer("parents", torch.tensor(parents, dtype=torch.long), persistent=False)
+
+    def streams(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The joint, motion and bone tensors of ``x`` ``(N, C, T, V, M)`` that ``view`` needs."""
+        out = {}
+        if self.view in ("all", "joint"):
+            out["joint"] = x
+        if self.view in ("all", "motion"):
+            out["motion"] = torch.cat([x[:, :, 1:] - x[:, :, :-1], torch.zeros_like(x[:, :, :1])], dim=2)
+        if self.view in ("all", "bone"):
+            if x.shape[3] != len(CROSSCLR_BONES):
+                raise ConfigError(f"{THREE_VIEW}: the bone stream is defined on NTU's 25 joints, got {x.shape[3]}")
+            out["bone"] = x - x[:, :, :, self.parents]
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        encoders = {"joint": self.encoder_q, "motion": self.encoder_q_motion, "bone": self.encoder_q_bone}
+        logits = [encoders[name](stream) for name, stream in self.streams(x).items()]
+        return logits[0] if len(logits) == 1 else sum(logits) / len(logits)
+
+    def extra_repr(self) -> str:
+        return f"view={self.view!r}"
+
+
+def _three_view_converter(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    looks, kind, evidence = identify(state)
+    if looks is not None and looks != THREE_VIEW:
+        raise CheckpointError(f"this looks like a {looks} checkpoint ({evidence}), not {THREE_VIEW}; load it with --victim {looks}")
+    if kind == "supervised":
+        raise CheckpointError(f"this looks like a stgcn checkpoint ({evidence}), not {THREE_VIEW}; load it with --victim stgcn")
+    if looks is None and kind in ("linear", "pretext"):
+        raise CheckpointError(
+            f"this is a single-view checkpoint (encoder_q.* without encoder_q_motion.*/encoder_q_bone.*), not {THREE_VIEW}; "
+            "load it with --victim crossclr (or skeletonclr/aimclr)"
+        )
+    if kind == "pretext":
+        raise CheckpointError(
+            f"this is a CrosSCLR 3-view pretraining (pretext) checkpoint ({evidence}): it holds three encoders but no classifier; "
+            "run the official 3-view linear evaluation (config/linear_eval/linear_eval_crossclr_3views, view: all) and load its "
+            f"model, or evaluate its joint encoder alone: skelrobust train --linear-eval --encoder <this file> --victim crossclr "
+            "--dataset DATASET --out DIR"
+        )
+    return _fit_heads_and_graph(add_missing_bn_counters(state), ("encoder_q", "encoder_q_motion", "encoder_q_bone"), "linear")
+
+
+def _three_view_encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Refused: ``train --linear-eval`` fits one head on one encoder, the 3-view protocol three heads averaged."""
+    raise CheckpointError(
+        f"{THREE_VIEW}'s linear evaluation trains three heads on three streams with averaged logits, which "
+        "skelrobust train --linear-eval does not run; evaluate the joint encoder with --victim crossclr, or load a "
+        f"3-view linear-evaluation file with --victim {THREE_VIEW} --checkpoint FILE"
+    )
+
+
+def build_three_view(preset: str = "full", num_classes: int = 60, layout: str = "ntu25", num_persons: int | None = None, **config: Any) -> Victim:
+    """Build CrosSCLR-3views' linear-evaluation model with random weights.
+
+    ``**config``: the ST-GCN-16 options of :func:`_builder` (shared by the three encoders) and ``view``
+    (``all``, the default and the released configuration, or ``joint``/``motion``/``bone``).
+    """
+    config = dict(config)
+    view = config.pop("view", "all")
+    encoder, adapter, record = _parts(THREE_VIEW, "linear", "list", preset, num_classes, layout, config)
+    return Victim(
+        ThreeViewModel([encoder(), encoder(), encoder()], view=view), layout=layout, num_classes=num_classes,
+        adapter=adapter, name=THREE_VIEW, preset=preset, config={**record, "view": view}, num_persons=num_persons,
+    )
+
+
+register_victim(
+    VictimFamily(
+        name=THREE_VIEW,
+        build=build_three_view,
+        presets=("full", "lite"),
+        layouts=("ntu25",),
+        description="CrosSCLR-3views (CVPR'21): joint, motion and bone ST-GCN-16 encoders + linear heads, logits averaged (view=all)",
+        convert_state_dict=_three_view_converter,
+        paper=METHODS["crossclr"]["paper"],
+        extra={
+            "encoder_state": _three_view_encoder_state,
+            "pretrain_refusal": "CrosSCLR-3views pretrains three stream encoders with cross-view mining, MoCo pretrains one; "
+                                "pretrain the joint encoder with --victim crossclr (or skeletonclr)",
+            "checkpoint_formats": [
+                "linear-eval: bare state dict, encoder_q.*, encoder_q_motion.*, encoder_q_bone.* (537 keys for full)",
+                "pretext: + encoder_k*, queue, queue_motion, queue_bone (refused: no classifier)",
+            ],
+        },
+    )
+)

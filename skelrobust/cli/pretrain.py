@@ -51,6 +51,8 @@ def pretrain_command(
     from ..data import load_dataset
     from ..loading import load_victim
     from ..recipes import MocoConfig, pretrain_moco
+    from ..errors import ConfigError
+    from ..victim import VICTIMS
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -63,6 +65,9 @@ def pretrain_command(
     build_config = parse_assignments(config, "--config")
     ds = load_dataset(dataset, split, root=root, **options)
     model = load_victim(victim, dataset=dataset, preset=preset, pretrained=False, root=root, **build_config)
+    refusal = VICTIMS.get(victim).extra.get("pretrain_refusal") if victim in VICTIMS.names() else None
+    if refusal:  # e.g. a multi-stream model, of which MoCo would pretrain one encoder only
+        raise ConfigError(f"--victim {victim}: {refusal}")
     info = {
         "victim": victim, "preset": model.preset, "dataset": dataset, "split": split, "dataset_options": options,
         "build_config": build_config, "layout": model.layout.name, "victim_config": model.config,

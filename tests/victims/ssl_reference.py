@@ -72,6 +72,7 @@ def raw_input() -> torch.Tensor:
 
 PCM3_FIXTURE = FIXTURE.parent / "pcm3_reference.pt"
 MACDIFF_FIXTURE = FIXTURE.parent / "macdiff_reference.pt"
+CROSSCLR3_FIXTURE = FIXTURE.parent / "crossclr3_reference.pt"
 
 
 def gru_realistic_fill(state: dict[str, torch.Tensor], seed: int = 0) -> dict[str, torch.Tensor]:
