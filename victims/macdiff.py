@@ -28,7 +28,7 @@ subtracted) and crops the central 95 % of the valid frames, resized to 120 (``va
 ``ctrgcn`` victim, with a window of 120.
 
 Presets: ``full`` (above) and ``lite`` (64-d tokens, 2 blocks of 4 heads, 64 frames -> 16 x 25 tokens,
-about 110k parameters with 16 classes) for the embedded synthetic set on CPU.
+about 129k parameters with 16 classes) for the embedded synthetic set on CPU.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from skelrobust.layouts import get_layout
 from skelrobust.victim import Identity, Victim, VictimFamily, register_victim
 
 PAPER = (
-    "Wu, Chen, Zhang, Liu, Tang, Lu. MacDiff: Unified Skeleton Modeling with Masked Conditional Diffusion. ECCV 2024."
+    "Wu, Lin, Zhang, Ma, Liu. MacDiff: Unified Skeleton Modeling with Masked Conditional Diffusion. ECCV 2024."
 )
 
 #: The NTU-60 statistics of the linear-probe configuration (``# old`` in the official yaml).

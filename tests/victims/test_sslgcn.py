@@ -134,3 +134,9 @@ def test_victims_json_lists_presets_and_checkpoint_formats() -> None:
         formats = " ".join(listed[method]["checkpoint_formats"])
         assert "encoder_q." in formats and "pretext" in formats and "--linear-eval" in formats
     assert listed["stgcn"]["checkpoint_formats"]
+    expected = {"pcm3": ("'state_dict'", "module.", "pretext"), "macdiff": ("'model'", "head.fc.0", "temp_embed"),
+                "crossclr-3view": ("encoder_q_motion.", "encoder_q_bone.", "pretext")}
+    for name, fragments in expected.items():
+        assert listed[name]["presets"] == ["full", "lite"] and listed[name]["layouts"] == ["ntu25"]
+        formats = " ".join(listed[name]["checkpoint_formats"])
+        assert all(f in formats for f in fragments), (name, formats)
