@@ -31,10 +31,9 @@ two layers (about 100k parameters) with the same pipeline, for the embedded synt
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from skelrobust.adapters import AGCNCropResize

@@ -8,8 +8,8 @@ from ssl_reference import CROSSCLR3_FIXTURE, network_input, raw_input, realistic
 
 import skelrobust
 from skelrobust.errors import CheckpointError, ConfigError
-from skelrobust.recipes.linear_eval import load_frozen_encoder
 from skelrobust.recipes import MocoConfig
+from skelrobust.recipes.linear_eval import load_frozen_encoder
 from skelrobust.recipes.moco import MoCo
 from skelrobust.victim import VICTIMS
 
