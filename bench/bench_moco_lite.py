@@ -135,7 +135,12 @@ def main() -> None:
 
     if args.encoder is not None:
         emb = load_embedding(args.encoder, victim)
-        row = {"encoder": str(args.encoder), "encoder_sha256": sha256_file(args.encoder), **evaluate_encoder(emb.encoder, *probe)}
+        row = {"encoder": str(args.encoder), "encoder_sha256": sha256_file(args.encoder)}
+        beside = args.encoder.with_name("metadata.json")  # our pretraining runs record their command there
+        meta = json.loads(beside.read_text()) if beside.is_file() else {}
+        if meta.get("sha256") == row["encoder_sha256"]:
+            row.update(pretraining_command=meta["command"], pretraining_cpu_seconds=meta["train_cpu_seconds"])
+        row.update(evaluate_encoder(emb.encoder, *probe))
         print(json.dumps({"name": args.name, **row}), flush=True)
         save({"head_lr": args.head_lr, "head_epochs": args.head_epochs, "threads": args.threads}, [row])
         return
