@@ -64,11 +64,32 @@ def entry_path(entry: dict[str, Any], manifest: str | Path | None = None) -> Pat
     return base / entry["file"]
 
 
+SHIPPED_HISTORY_ROWS = 100
+
+
+def shipped_metadata(meta: dict[str, Any], max_rows: int = SHIPPED_HISTORY_ROWS) -> dict[str, Any]:
+    """A run's ``metadata.json`` as shipped beside its zoo checkpoint: full provenance, history thinned.
+
+    A linear evaluation of thousands of epochs would put megabytes of per-epoch rows into the installed
+    package, so a history longer than ``max_rows`` keeps every ``k``-th epoch, the first, the best and the
+    last (``history_stride`` says ``k``; the run folder keeps every row). Everything else is unchanged.
+    """
+    history = meta.get("history") or []
+    if len(history) <= max_rows:
+        return meta
+    stride = -(-len(history) // max_rows)
+    best = int(meta.get("best_epoch") or 0)
+    keep = {0, len(history) - 1, *range(stride - 1, len(history), stride)}
+    if 1 <= best <= len(history):
+        keep.add(best - 1)
+    return {**meta, "history": [history[i] for i in sorted(keep)], "history_stride": stride}
+
+
 def add_run(run_dir: str | Path, manifest: str | Path | None = None) -> dict[str, Any]:
     """Ship a finished ``skelrobust train`` run: copy its ``best.pt`` into the zoo and (re)write its entry.
 
     The checkpoint lands at ``<dataset>/<victim>-<preset>.pt`` next to the manifest, the run's full
-    ``metadata.json`` beside it as ``<victim>-<preset>.json``; the manifest entry carries the run's metadata (command, accuracies, parameter count, training time, configuration). Used by the
+    ``metadata.json`` beside it as ``<victim>-<preset>.json`` (history thinned, :func:`shipped_metadata`); the manifest entry carries the run's metadata (command, accuracies, parameter count, training time, configuration). Used by the
     maintainers when the lite zoo is retrained.
     """
     import shutil
@@ -85,9 +106,8 @@ def add_run(run_dir: str | Path, manifest: str | Path | None = None) -> dict[str
     with atomic_path(path.parent / rel) as tmp:
         shutil.copyfile(run / "best.pt", tmp)
         tmp.chmod(0o644)  # package data: world-readable like any installed file
-    with atomic_path(path.parent / rel.replace(".pt", ".json")) as tmp:
-        shutil.copyfile(run / "metadata.json", tmp)  # full provenance: per-epoch history, versions, split
-        tmp.chmod(0o644)
+    atomic_write_json(path.parent / rel.replace(".pt", ".json"), shipped_metadata(meta))
+    (path.parent / rel.replace(".pt", ".json")).chmod(0o644)
     digest = sha256_file(path.parent / rel)
     if digest != meta["sha256"]:
         raise CheckpointError(f"{run}/best.pt changed after training (sha256 {digest} != metadata {meta['sha256']})")

@@ -182,3 +182,17 @@ def test_finished_run_ships_to_the_zoo(learn_dataset: str, tmp_path: Path, monke
     monkeypatch.setattr(zoo, "ZOO_DIR", manifest.parent)
     victim = load_victim("mlp", dataset=learn_dataset, preset="lite", hidden=16, dropout=0.1)
     assert victim.checkpoint_sha256 == meta["sha256"]
+
+
+def test_shipped_metadata_thins_a_long_history_keeping_first_best_and_last() -> None:
+    from skelrobust import zoo
+
+    history = [{"epoch": e + 1, "val_accuracy": 0.5} for e in range(4000)]
+    meta = {"history": history, "best_epoch": 1234, "sha256": "x"}
+    shipped = zoo.shipped_metadata(meta)
+    epochs = [row["epoch"] for row in shipped["history"]]
+    assert shipped["history_stride"] == 40 and len(epochs) <= zoo.SHIPPED_HISTORY_ROWS + 3
+    assert {1, 1234, 4000, 40, 80} <= set(epochs) and epochs == sorted(epochs)
+    assert shipped["sha256"] == "x" and len(meta["history"]) == 4000  # the run's own record is untouched
+    short = {"history": history[:100], "best_epoch": 7}
+    assert zoo.shipped_metadata(short) is short
