@@ -1,14 +1,18 @@
 """Query attacks on the zoo: success against queries for bo, random-search and square, and BASAR's deviations.
 
 Part ``curves`` runs ``bo``, ``random-search`` and ``square`` through the runner (same seed, so the same attack
-set per victim: a paired comparison) at one budget and ``--max-queries``, and reports per attack and victim:
+set per victim: a paired comparison) at one budget and ``--max-queries`` (``--attack-queries`` gives one attack
+more, e.g. ``random-search=2000``: its success within a smaller count is the same as a shorter run's, since
+``bo`` and ``random-search`` do not depend on the budget until it runs out; Square's schedule does), and
+reports per attack and victim:
 
 * the success rate within 100, 200, ... queries (a sample succeeds at the oracle's first feasible fooling
   query, :attr:`skelrobust.query.QueryOracle.first_success`), with 95 % bootstrap intervals;
 * the median queries of the successful samples (bootstrap interval), and the success rate of the returned
   examples as the runner judges them;
 * paired differences bo - random-search in success within each budget (bootstrap interval over samples);
-* BO's own overhead per round (GP fit + acquisition) from the attack's extras.
+* BO's own overhead per round (GP fit + acquisition) from the attack's extras;
+* the queries and this process's CPU seconds each cell cost (accumulated over resumed runs).
 
 Part ``basar`` runs ``basar`` (decision-based) with a large l2 budget (so the budget projection does not
 interfere with its minimal-perturbation search) and reports its success, the l2 / bone-length /
@@ -18,15 +22,17 @@ and how many of them fall inside the protocol budget.
 Part ``summary`` recomputes the ``curves`` figures from the finished batches in ``--work`` without running
 anything (for a bench that was cut short; ``n_samples`` then says how many finished).
 
-Part ``overhead`` times BO's own work per round (a warm-started GP fit plus the qLogEI acquisition of q = 8
-candidates) for subspace dimensions 45 and 90, one GP or a batch of GPs (``--gps``), and 16 to 128 training
-points: wall seconds and this process's CPU seconds (on a shared machine the CPU time is the figure that does
-not depend on the other jobs; one thread).
+Part ``overhead`` times BO's own work per round (the choice of the training set, a warm-started GP fit and
+the qLogEI acquisition of q = 8 candidates) for subspace dimensions ``--dims`` (45, 90, 100), one GP or a batch
+of GPs (``--gps``), and histories of ``--observations`` queries per sample (16 to 5,000; the GP sees at most
+128 of them): wall seconds and this process's CPU seconds (on a shared machine the CPU time is the figure
+that does not depend on the other jobs; one thread).
 
 Each (attack, victim) cell is a runner folder under ``--work`` (resumable); the JSON is rewritten after
 every cell, so an interrupted bench keeps what it finished.
 
     python bench/bench_query.py --part curves --victims ctrgcn --n-samples 64 --max-queries 200 --eps 0.03
+    python bench/bench_query.py --part curves --victims skateformer --max-queries 1000 --attack-queries random-search=2000 --eps 0.025
     python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 250
     python bench/bench_query.py --part overhead
 """
