@@ -50,6 +50,13 @@ class BayesOptAttack(QueryAttack):
     The initial design is ``initial`` scrambled-Sobol points per sample. The GP fit and acquisition time per
     round is reported in the extras (``overhead_seconds_per_round``): BO's own cost beside the queries.
 
+    Bounded history: like TuRBO, which fits its GP only to the data of the current trust region, each round's
+    GP sees at most ``max_train`` of the sample's queries, those nearest the region's centre (the extras'
+    ``largest_training_set``). An exact GP costs O(n^3) in its n training points, so without the bound a
+    round at 5,000 queries would cost about 60,000 times one at 128; with it a round costs the same at
+    1,000 or 5,000 queries (measured by ``bench/bench_query.py --part overhead``: about 0.14 CPU s per sample
+    and round of q = 8 for d = 90-100 with 32 samples batched, ``bench/results/query_bo_overhead.json``).
+
     Threat model: query, score-based (softmax scores); untargeted and targeted (margin towards the target);
     ``linf`` and ``l2`` budgets.
 
@@ -102,7 +109,7 @@ class BayesOptAttack(QueryAttack):
         used = torch.zeros(n, dtype=torch.long)
         region = _TrustRegion(n, d, self.q, enabled=d > self.trust_region_dim)
         fit_s = acq_s = 0.0
-        rounds = 0
+        rounds = largest_fit = 0
         warm: dict[str, torch.Tensor] = {}  # per-sample GP hyper-parameters of the previous round
 
         def ask(u: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -137,6 +144,7 @@ class BayesOptAttack(QueryAttack):
                 t0 = time.perf_counter()
                 train_u, train_y = self._training_set(hist_u[rows], hist_y[rows], int(used[rows[0]]), region.centre[rows])
                 model = _fit(train_u, train_y, self.fit_maxiter, warm, rows, n)
+                largest_fit = max(largest_fit, int(train_u.shape[1]))
                 t1 = time.perf_counter()
                 lb, ub = region.bounds(rows, model)
                 u = self._acquire(model, train_y, lb, ub, k, gen)
@@ -149,7 +157,7 @@ class BayesOptAttack(QueryAttack):
             "subspace_dim": d, "grouping": space.grouping, "trust_region": region.enabled, "rounds": rounds,
             "gp_fit_seconds": fit_s, "acquisition_seconds": acq_s,
             "overhead_seconds_per_round": (fit_s + acq_s) / rounds if rounds else 0.0,
-            "restarts": int(region.restarts.sum()),
+            "restarts": int(region.restarts.sum()), "largest_training_set": largest_fit,
         }
         return best.x
 

@@ -1,14 +1,18 @@
 """Query attacks on the zoo: success against queries for bo, random-search and square, and BASAR's deviations.
 
 Part ``curves`` runs ``bo``, ``random-search`` and ``square`` through the runner (same seed, so the same attack
-set per victim: a paired comparison) at one budget and ``--max-queries``, and reports per attack and victim:
+set per victim: a paired comparison) at one budget and ``--max-queries`` (``--attack-queries`` gives one attack
+more, e.g. ``random-search=2000``: its success within a smaller count is the same as a shorter run's, since
+``bo`` and ``random-search`` do not depend on the budget until it runs out; Square's schedule does), and
+reports per attack and victim:
 
 * the success rate within 100, 200, ... queries (a sample succeeds at the oracle's first feasible fooling
   query, :attr:`skelrobust.query.QueryOracle.first_success`), with 95 % bootstrap intervals;
 * the median queries of the successful samples (bootstrap interval), and the success rate of the returned
   examples as the runner judges them;
 * paired differences bo - random-search in success within each budget (bootstrap interval over samples);
-* BO's own overhead per round (GP fit + acquisition) from the attack's extras.
+* BO's own overhead per round (GP fit + acquisition) from the attack's extras;
+* the queries and this process's CPU seconds each cell cost (accumulated over resumed runs).
 
 Part ``basar`` runs ``basar`` (decision-based) with a large l2 budget (so the budget projection does not
 interfere with its minimal-perturbation search) and reports its success, the l2 / bone-length /
@@ -18,15 +22,17 @@ and how many of them fall inside the protocol budget.
 Part ``summary`` recomputes the ``curves`` figures from the finished batches in ``--work`` without running
 anything (for a bench that was cut short; ``n_samples`` then says how many finished).
 
-Part ``overhead`` times BO's own work per round (a warm-started GP fit plus the qLogEI acquisition of q = 8
-candidates) for subspace dimensions 45 and 90, one GP or a batch of GPs (``--gps``), and 16 to 128 training
-points: wall seconds and this process's CPU seconds (on a shared machine the CPU time is the figure that does
-not depend on the other jobs; one thread).
+Part ``overhead`` times BO's own work per round (the choice of the training set, a warm-started GP fit and
+the qLogEI acquisition of q = 8 candidates) for subspace dimensions ``--dims`` (45, 90, 100), one GP or a batch
+of GPs (``--gps``), and histories of ``--observations`` queries per sample (16 to 5,000; the GP sees at most
+128 of them): wall seconds and this process's CPU seconds (on a shared machine the CPU time is the figure
+that does not depend on the other jobs; one thread).
 
 Each (attack, victim) cell is a runner folder under ``--work`` (resumable); the JSON is rewritten after
 every cell, so an interrupted bench keeps what it finished.
 
     python bench/bench_query.py --part curves --victims ctrgcn --n-samples 64 --max-queries 200 --eps 0.03
+    python bench/bench_query.py --part curves --victims skateformer --max-queries 1000 --attack-queries random-search=2000 --eps 0.025
     python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 250
     python bench/bench_query.py --part overhead
 """
@@ -44,6 +50,7 @@ from typing import Any
 import numpy as np
 
 BOOT = 2000
+BUDGETS = (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 5000)
 
 
 def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[float] | None:
@@ -56,35 +63,54 @@ def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[flo
     return [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))]
 
 
+def queries_of(attack: str, args: argparse.Namespace) -> int:
+    """The query budget of ``attack``: its ``--attack-queries`` entry, else ``--max-queries``."""
+    return args.attack_queries.get(attack, args.max_queries)
+
+
+def budgets_up_to(queries: int) -> list[int]:
+    """The query counts at which success is reported, up to ``queries``."""
+    return [b for b in BUDGETS if b <= queries]
+
+
 def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run (or resume, or load) one runner folder; this process's CPU seconds spent on it accumulate in the folder."""
     from skelrobust.benchmark.cell_config import RunConfig
     from skelrobust.benchmark.cell import run_cell
+    from skelrobust.io import atomic_write_json
 
+    queries = queries_of(attack, args)
     cfg = RunConfig(
-        attack=attack, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=args.max_queries,
+        attack=attack, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=queries,
         eps=extra.pop("eps", args.eps), norm=extra.pop("norm", "linf"), seed=args.seed, batch_size=args.batch_size,
         device="cpu", **extra,
     )
-    folder = Path(args.work) / f"{attack}-{victim}-{cfg.norm}{cfg.eps}-q{args.max_queries}-n{args.n_samples}"
+    folder = Path(args.work) / f"{attack}-{victim}-{cfg.norm}{cfg.eps}-q{queries}-n{args.n_samples}"
+    c0 = time.process_time()
     results = run_cell(cfg, folder, progress=False)
+    cpu_file = folder / "bench_cpu_seconds.json"
+    spent = json.loads(cpu_file.read_text())["cpu_seconds"] if cpu_file.exists() else 0.0
+    atomic_write_json(cpu_file, {"cpu_seconds": spent + time.process_time() - c0})
+    results["bench_cpu_seconds"] = spent + time.process_time() - c0
     records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
     return results, records
 
 
 def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    budgets = [b for b in (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
     cells = out.setdefault("cells", {})
     firsts: dict[tuple[str, str], np.ndarray] = {}
     for victim in args.victims:
         for attack in args.attacks:
             t0 = time.perf_counter()
             results, records = run_cell(attack, victim, args)
+            budgets = budgets_up_to(queries_of(attack, args))
             first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
             firsts[(attack, victim)] = first
             ok = first[first > 0]
             extras = results["attack_extras"]
             cell: dict[str, Any] = {
                 "n_samples": int(first.size),
+                "max_queries": queries_of(attack, args),
                 "success_at": {
                     str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
                     for b in budgets
@@ -94,7 +120,9 @@ def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "queries_to_success_mean": float(ok.mean()) if ok.size else None,
                 "returned_success_rate": results["white_box_success_rate"],
                 "queries_mean": results["query"]["queries_mean"],
+                "queries_total": int(results["query"]["queries_mean"] * first.size),
                 "attack_seconds": results["timing"]["seconds"],
+                "cpu_seconds": results["bench_cpu_seconds"],
                 "cell_wall_seconds": time.perf_counter() - t0,
                 "imperceptibility_mean": {k: results["imperceptibility"].get(k) for k in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation")},
             }
@@ -114,15 +142,18 @@ def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
             if attack != "bo" and ("bo", victim) in firsts:
                 bo = firsts[("bo", victim)]
                 if bo.size == first.size:
-                    out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {
-                        str(b): {
-                            "difference": float((((bo > 0) & (bo <= b)).astype(float) - ((first > 0) & (first <= b)).astype(float)).mean()),
-                            "ci95": interval(((bo > 0) & (bo <= b)).astype(float) - ((first > 0) & (first <= b)).astype(float)),
-                        }
-                        for b in budgets
-                    }
+                    out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = paired(bo, first, budgets_up_to(min(queries_of("bo", args), queries_of(attack, args))))
             save(args, out)
             print(f"[bench] {attack} on {victim}: " + ", ".join(f"{b}: {cell['success_at'][str(b)]['rate']:.3f}" for b in budgets), flush=True)
+
+
+def paired(bo: np.ndarray, other: np.ndarray, budgets: list[int]) -> dict[str, Any]:
+    """BO minus another attack in success within each query count, on the same samples (bootstrap over samples)."""
+    out: dict[str, Any] = {}
+    for b in budgets:
+        diff = ((bo > 0) & (bo <= b)).astype(float) - ((other > 0) & (other <= b)).astype(float)
+        out[str(b)] = {"difference": float(diff.mean()), "ci95": interval(diff)}
+    return out
 
 
 def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -132,12 +163,12 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
     comparison uses the samples finished by both attacks (batches are in attack-set order, and the attack
     set is the same for every attack of one victim).
     """
-    budgets = [b for b in (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if b <= args.max_queries]
     cells = out.setdefault("cells", {})
     firsts: dict[tuple[str, str], np.ndarray] = {}
     for victim in args.victims:
         for attack in args.attacks:
-            folder = Path(args.work) / f"{attack}-{victim}-linf{float(args.eps)}-q{args.max_queries}-n{args.n_samples}"
+            budgets = budgets_up_to(queries_of(attack, args))
+            folder = Path(args.work) / f"{attack}-{victim}-linf{float(args.eps)}-q{queries_of(attack, args)}-n{args.n_samples}"
             shards = sorted((folder / "shards").glob("batch_*.npz")) if (folder / "shards").is_dir() else []
             parts = []
             for path in shards:
@@ -177,14 +208,8 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
             if attack == "bo" or bo is None or other is None:
                 continue
             k = min(bo.size, other.size)
-            a, b_ = bo[:k], other[:k]
-            out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {"n_samples": int(k), **{
-                str(b): {
-                    "difference": float((((a > 0) & (a <= b)).astype(float) - ((b_ > 0) & (b_ <= b)).astype(float)).mean()),
-                    "ci95": interval(((a > 0) & (a <= b)).astype(float) - ((b_ > 0) & (b_ <= b)).astype(float)),
-                }
-                for b in budgets
-            }}
+            common = budgets_up_to(min(queries_of("bo", args), queries_of(attack, args)))
+            out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {"n_samples": int(k), **paired(bo[:k], other[:k], common)}
     if args.basar_queries:
         out["basar"] = {victim: basar_from_shards(args, victim) for victim in args.victims}
     save(args, out)
@@ -244,7 +269,7 @@ def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
     cells = out.setdefault("basar", {})
     for victim in args.victims:
         results, records = run_cell("basar", victim, args, eps=args.basar_l2, norm="l2", attack_options={"stop_inside_budget": False})
-        run_dir = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{args.max_queries}-n{args.n_samples}"
+        run_dir = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{queries_of('basar', args)}-n{args.n_samples}"
         with np.load(run_dir / "adversarial.npz") as z:
             clean, adv = torch.from_numpy(z["clean"]), torch.from_numpy(z["adversarial"])
         metrics = {k: v.numpy() for k, v in imperceptibility(clean, adv, layout).items()}
@@ -267,13 +292,19 @@ def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
             "deviations_of_successful": summary,
             "extras": results["attack_extras"],
             "attack_seconds": results["timing"]["seconds"],
+            "cpu_seconds": results["bench_cpu_seconds"],
         }
         save(args, out)
         print(f"[bench] basar on {victim}: success {fooled.mean():.3f}, l2 median {summary['l2']['median']}", flush=True)
 
 
 def overhead(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    """BO's own cost per round (GP fit + qLogEI acquisition of q = 8) on synthetic data, by dimension and batch."""
+    """BO's own cost per round (GP fit + qLogEI acquisition of q = 8) on synthetic data, by dimension, batch and history.
+
+    A sample with ``observations`` queries so far is fitted on at most ``max_train`` (128) of them, those
+    nearest its trust-region centre (:meth:`BayesOptAttack._training_set`, timed with the round), so the
+    cost of a round stops growing once the history passes 128 points.
+    """
     import torch
 
     from skelrobust.attack import create_attack
@@ -282,24 +313,27 @@ def overhead(args: argparse.Namespace, out: dict[str, Any]) -> None:
     attack = create_attack("bo")
     gen = torch.Generator().manual_seed(0)
     rows_out = out.setdefault("overhead", [])
-    for d in (45, 90):
+    for d in args.dims:
         for b in args.gps:
-            for n in (16, 64, 128):
+            for n in args.observations:
                 u = torch.rand(b, n, d, dtype=torch.float64, generator=gen)
-                y = (torch.sin(6 * u[..., :4]).sum(-1) + 0.05 * torch.randn(b, n, dtype=torch.float64, generator=gen))[..., None]
+                y = torch.sin(6 * u[..., :4]).sum(-1) + 0.05 * torch.randn(b, n, dtype=torch.float64, generator=gen)
+                centre = torch.rand(b, d, dtype=torch.float64, generator=gen)
                 warm: dict[str, torch.Tensor] = {}
-                _fit(u, y, attack.fit_maxiter, warm, torch.arange(b), b)  # first fit (cold), then timed warm fits
+                train_u, train_y = attack._training_set(u, y, n, centre)
+                _fit(train_u, train_y, attack.fit_maxiter, warm, torch.arange(b), b)  # first fit (cold), then timed warm fits
                 times_fit, times_acq, cpu = [], [], []
                 for _ in range(args.repeats):
                     c0, t0 = time.process_time(), time.perf_counter()
-                    model = _fit(u, y, attack.fit_maxiter, warm, torch.arange(b), b)
+                    train_u, train_y = attack._training_set(u, y, n, centre)
+                    model = _fit(train_u, train_y, attack.fit_maxiter, warm, torch.arange(b), b)
                     t1 = time.perf_counter()
-                    lb = torch.zeros(b, d, dtype=torch.float64)
-                    attack._acquire(model, y, lb, lb + 1, attack.q, gen)
+                    lb, ub = (centre - 0.2).clamp(0, 1), (centre + 0.2).clamp(0, 1)
+                    attack._acquire(model, train_y, lb, ub, attack.q, gen)
                     times_fit.append(t1 - t0)
                     times_acq.append(time.perf_counter() - t1)
                     cpu.append(time.process_time() - c0)
-                row = {"dim": d, "gps_in_batch": b, "train_points": n, "q": attack.q,
+                row = {"dim": d, "gps_in_batch": b, "observations": n, "train_points": int(train_u.shape[1]), "q": attack.q,
                        "fit_seconds": float(np.median(times_fit)), "acquisition_seconds": float(np.median(times_acq)),
                        "round_cpu_seconds": float(np.median(cpu))}
                 row["round_seconds"] = row["fit_seconds"] + row["acquisition_seconds"]
@@ -309,6 +343,15 @@ def overhead(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 save(args, out)
                 print(f"[bench] d={d} b={b} n={n}: {row['round_seconds']:.3f} s per round ({row['round_cpu_seconds']:.3f} CPU s), "
                       f"{row['round_seconds_per_gp']:.3f} s per GP", flush=True)
+
+
+def option_text(value: Any) -> str:
+    """An option's value as it is typed on the command line (lists and mappings comma-separated)."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def save(args: argparse.Namespace, out: dict[str, Any]) -> None:
@@ -322,10 +365,13 @@ def main() -> None:
     parser.add_argument("--part", choices=["curves", "basar", "overhead", "summary"], default="curves")
     parser.add_argument("--repeats", type=int, default=3, help="overhead: timed rounds per setting (median)")
     parser.add_argument("--gps", default="1,32", help="overhead: GPs fitted together (samples of a batch)")
+    parser.add_argument("--dims", default="45,90,100", help="overhead: subspace dimensions")
+    parser.add_argument("--observations", default="16,64,128,1000,5000", help="overhead: queries so far per sample (the GP is fitted on at most 128)")
     parser.add_argument("--victims", default="ctrgcn,skateformer,stgcn")
     parser.add_argument("--attacks", default="bo,random-search,square")
     parser.add_argument("--n-samples", type=int, default=64)
     parser.add_argument("--max-queries", type=int, default=500)
+    parser.add_argument("--attack-queries", default="", help="per-attack query budgets overriding --max-queries, e.g. random-search=5000,square=1000")
     parser.add_argument("--eps", type=float, default=0.03, help="linf protocol budget of the synthetic set (m)")
     parser.add_argument("--basar-l2", type=float, default=100.0, help="l2 budget given to basar (large: unbounded search)")
     parser.add_argument("--basar-queries", type=int, default=None, help="summary: also summarise the basar folder run with this --max-queries")
@@ -337,6 +383,9 @@ def main() -> None:
     args.victims = [v for v in args.victims.split(",") if v]
     args.attacks = [a for a in args.attacks.split(",") if a]
     args.gps = [int(b) for b in args.gps.split(",") if b]
+    args.dims = [int(d) for d in args.dims.split(",") if d]
+    args.observations = [int(n) for n in args.observations.split(",") if n]
+    args.attack_queries = {k: int(v) for k, v in (item.split("=") for item in args.attack_queries.split(",") if item)}
     args.work = args.work or tempfile.mkdtemp(prefix="bench-query-")
     args.output = args.output or f"bench/results/query_{args.part}_synthetic.json"
     import torch
@@ -344,9 +393,9 @@ def main() -> None:
     torch.set_num_threads(1)
     out: dict[str, Any] = {
         "part": args.part, "dataset": "synthetic", "eps_linf": args.eps, "max_queries": args.max_queries,
-        "n_samples": args.n_samples, "seed": args.seed, "batch_size": args.batch_size, "victims": args.victims,
+        "attack_queries": args.attack_queries, "n_samples": args.n_samples, "seed": args.seed, "batch_size": args.batch_size, "victims": args.victims,
         "torch_threads": torch.get_num_threads(), "load_average_at_start": list(os.getloadavg()),
-        "command": "python bench/bench_query.py " + " ".join(f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if k not in ("work", "output")),
+        "command": "python bench/bench_query.py " + " ".join(f"--{k.replace('_', '-')} {option_text(v)}" for k, v in vars(args).items() if k not in ("work", "output")),
     }
     {"curves": curves, "basar": basar, "overhead": overhead, "summary": summary}[args.part](args, out)
     out["load_average_at_end"] = list(os.getloadavg())

@@ -74,6 +74,26 @@ def test_bo_stops_at_success_and_reports_overhead(tiny_victim, data) -> None:
     assert out.extras["rounds"] >= 0 and out.extras["overhead_seconds_per_round"] >= 0
 
 
+def test_bo_fits_its_gp_on_a_bounded_history_nearest_the_region_centre(tiny_victim, data) -> None:
+    attack = create_attack("bo", max_train=8)
+    u = torch.rand(2, 30, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = u.sum(-1)
+    centre = torch.tensor([[0.5, 0.5, 0.5], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    train_u, train_y = attack._training_set(u, y, 30, centre)
+    assert train_u.shape == (2, 8, 3) and train_y.shape == (2, 8, 1)
+    for i in range(2):
+        nearest = (u[i] - centre[i]).norm(dim=1).sort().values[:8]
+        assert torch.allclose((train_u[i] - centre[i]).norm(dim=1).sort().values, nearest)
+    assert torch.allclose(train_y[..., 0], train_u.sum(-1)), "each kept point keeps its own value"
+    few_u, few_y = attack._training_set(u, y, 5, centre)
+    assert torch.equal(few_u, u[:, :5]) and torch.equal(few_y[..., 0], y[:, :5])
+    x, labels, _ = data
+    out, oracle = _run("bo", tiny_victim, x, labels, 40, eps=2e-3, q=4, initial=4, raw_samples=8, refine_steps=1,
+                       fit_maxiter=5, max_train=12)
+    assert out.queries.tolist() == [40] * 4 and (oracle.first_success == 0).all()
+    assert out.extras["largest_training_set"] == 12, "40 queries per sample, but every GP saw at most 12"
+
+
 def test_random_search_spends_exactly_the_budget_when_it_fails(tiny_victim, data) -> None:
     x, y, _ = data
     out, oracle = _run("random-search", tiny_victim, x, y, 13, eps=2e-3)
