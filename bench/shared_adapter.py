@@ -6,6 +6,8 @@ what the network sees. This factory removes the second: a lite CTR-GCN network f
 adapter. Trained with ``skelrobust train --victim bench/shared_adapter.py:ctrgcn_behind_stgcn_adapter``
 (see ``bench/bench_transfer.py``), it is the reference point "other architecture, same adapter" of the
 transfer study; CTR-GCN's network pools over time, so it takes the clip's length as the adapter gives it.
+``load_victim`` (and so ``train``, ``run`` and the bench) passes the data's layout and class count, so the same
+factory serves the embedded set (ntu25) and UTD-MHAD (utd20).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from skelrobust.victim import VICTIMS, Victim
 
 
 def ctrgcn_behind_stgcn_adapter(num_classes: int = 16, layout: str = "ntu25", preset: str = "lite", **config: Any) -> Victim:
-    """The ``preset`` CTR-GCN network with the ``preset`` ST-GCN's adapter (random weights)."""
+    """The ``preset`` CTR-GCN network with the ``preset`` ST-GCN's adapter for ``layout`` (random weights)."""
     ctrgcn = VICTIMS.get("ctrgcn").build(preset=preset, num_classes=num_classes, layout=layout, **config)
     stgcn = VICTIMS.get("stgcn").build(preset=preset, num_classes=num_classes, layout=layout)
     return Victim(

@@ -220,6 +220,8 @@ def _build_custom(spec: str, num_classes: int | None, layout: str | None, config
     kwargs = dict(config)
     if num_classes is not None and _accepts(factory, "num_classes"):
         kwargs["num_classes"] = int(num_classes)
+    if layout is not None and "layout" not in kwargs and _names(factory, "layout"):
+        kwargs["layout"] = get_layout(layout).name  # a factory that builds for any layout is told the data's
     try:
         built = factory(**kwargs)
     except TypeError as exc:
@@ -243,6 +245,14 @@ def _accepts(fn: Any, param: str) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == param or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _names(fn: Any, param: str) -> bool:
+    """Whether ``fn`` names the parameter ``param`` (not just ``**kwargs``, which may forward it elsewhere)."""
+    try:
+        return param in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _load_checkpoint(victim: Victim, path: Path, convert: Any) -> None:
