@@ -35,9 +35,9 @@ def build_victim(num_classes: int = 4) -> Victim:
     return Victim.wrap(PoolNet(num_classes), layout="kinect20", num_classes=num_classes, name="pooled")
 
 
-def build_any_layout(num_classes: int = 4, layout: str = "kinect20") -> Victim:
-    """A Victim for whatever layout it is asked for (load_victim passes the data's)."""
-    return Victim.wrap(PoolNet(num_classes), layout=layout, num_classes=num_classes, name="any-layout")
+def build_any_layout(num_classes: int = 4, layout: str = "kinect20", num_persons: int = 2) -> Victim:
+    """A Victim for whatever layout and person count it is asked for (load_victim passes the data's)."""
+    return Victim.wrap(PoolNet(num_classes), layout=layout, num_classes=num_classes, name="any-layout", num_persons=num_persons)
 
 
 def build_fixed() -> nn.Module:

@@ -192,7 +192,8 @@ def test_custom_module_factory_and_victim_factory(monkeypatch: pytest.MonkeyPatc
 
 def test_custom_factory_with_a_layout_parameter_gets_the_data_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(HERE))
-    assert skelrobust.load_victim("custom_factories:build_any_layout", num_classes=5, layout="ntu25").layout.name == "ntu25"
+    victim = skelrobust.load_victim("custom_factories:build_any_layout", num_classes=5, layout="ntu25", num_persons=1)
+    assert (victim.layout.name, victim.num_persons) == ("ntu25", 1)
     assert skelrobust.load_victim("custom_factories:build_any_layout", num_classes=5).layout.name == "kinect20"
     # an explicit layout build option wins over the data's, and then must agree with it
     with pytest.raises(LayoutMismatchError, match="expects layout 'kinect20', requested 'ntu25'"):
