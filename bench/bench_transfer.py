@@ -26,6 +26,19 @@ parallel processes), and a final call without it reuses them all and writes the 
         --reference stgcn-seed1=stgcn:runs/models/stgcn-seed1/best.pt \\
         --reference ctrgcn-stgcn-adapter=bench/shared_adapter.py:ctrgcn_behind_stgcn_adapter:runs/models/ctrgcn-stgcn-adapter/best.pt \\
         --output bench/results/transfer_synthetic.json
+
+On a dataset without zoo weights, ``--checkpoint NAME=PATH`` gives the weights of the ``--zoo`` and
+``--surrogates`` models (UTD-MHAD, with the lite models of the README's recorded ``skelrobust train`` commands):
+
+    python bench/bench_transfer.py --dataset utd-mhad --root data/UTD-MHAD/Skeleton --surrogates stgcn,ctrgcn \
+        --zoo stgcn,ctrgcn,skateformer --checkpoint stgcn=runs/utd-mhad/stgcn/best.pt \
+        --checkpoint ctrgcn=runs/utd-mhad/ctrgcn/best.pt --checkpoint skateformer=runs/utd-mhad/skateformer/best.pt \
+        --reference stgcn-seed1=stgcn:runs/utd-mhad/stgcn-seed1/best.pt \
+        --reference ctrgcn-stgcn-adapter=bench/shared_adapter.py:ctrgcn_behind_stgcn_adapter:runs/utd-mhad/ctrgcn-stgcn-adapter/best.pt \
+        --steps 10 --n-samples 256 --run-root runs/bench_transfer/utd-mhad-eps0.01 \
+        --output bench/results/transfer_utd-mhad_eps0.01.json
+
+(2 cm: ``--eps 0.02`` with its own ``--run-root``, since run folders are named by dataset, surrogate and attack.)
 """
 
 from __future__ import annotations
