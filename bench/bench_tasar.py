@@ -12,10 +12,16 @@ temperature of ``--temperatures`` (default steps and scale) and reports the diag
 :func:`skelrobust.bayesian_heads.posterior_diagnostics` on the training and the test split, with the time of
 the surrogate's logits over the training split and of the heads (the two parts of post-training).
 
+Part ``post-training`` times one cold post-training as the attack runs it (``post_train`` without the cache:
+the surrogate's logits over the training split, both sampler stages, the diagnostics), as wall time and as the
+process's CPU time, with the load average before and after (on a shared machine the wall time says more about
+the neighbours than about the method).
+
 The transfer study is ``bench/bench_transfer.py``.
 
     python bench/bench_tasar.py --part cost --surrogate stgcn --batch-size 32
     python bench/bench_tasar.py --part posterior --surrogate stgcn --temperatures 1e-5,0.1,0.3,1
+    python bench/bench_tasar.py --part post-training --surrogate stgcn
 """
 
 from __future__ import annotations
@@ -191,9 +197,34 @@ def posterior(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def post_training(args: argparse.Namespace) -> dict[str, Any]:
+    from skelrobust import load_dataset
+    from skelrobust.bayesian_heads import HeadConfig, post_train
+
+    train = load_dataset("synthetic", "train")
+    model, weights = _victim(args.surrogate, train)
+    config = HeadConfig()
+    load_before = os.getloadavg()
+    wall, cpu = time.perf_counter(), time.process_time()
+    posterior = post_train(model, train, config, cache=False, progress=False)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    load_after = os.getloadavg()
+    stats = posterior.stats
+    print(f"surrogate {args.surrogate} ({weights} weights), {len(train)} training clips, {torch.get_num_threads()} thread(s): "
+          f"post-training {wall:.0f} s wall, {cpu:.0f} s CPU (heads {stats['heads_seconds']:.0f} s wall, "
+          f"{stats['stage_steps']} sampler steps per stage); load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
+    return {
+        "surrogate": args.surrogate, "weights": weights, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "train_samples": len(train), "wall_s": wall, "cpu_s": cpu, "heads_wall_s": stats["heads_seconds"],
+        "stage_steps": stats["stage_steps"], "load_average_before": list(load_before), "load_average_after": list(load_after),
+        "diagnostics": stats["diagnostics"], "config": posterior.config,
+        "target": "post-training on the embedded set < 3 minutes on 2 cores",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["cost", "posterior"], default="cost")
+    parser.add_argument("--part", choices=["cost", "posterior", "post-training"], default="cost")
     parser.add_argument("--temperatures", default="1e-5,0.1,0.3,1", help="posterior: SG-AdaHMC temperatures")
     parser.add_argument("--surrogate", default="stgcn")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -204,8 +235,8 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="JSON file (default bench/results/tasar_<part>_<surrogate>.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = {"cost": cost, "posterior": posterior}[args.part](args)
-    output = Path(args.output or f"bench/results/tasar_{args.part}_{args.surrogate}.json")
+    result = {"cost": cost, "posterior": posterior, "post-training": post_training}[args.part](args)
+    output = Path(args.output or f"bench/results/tasar_{args.part.replace('-', '_')}_{args.surrogate}.json")
     from skelrobust.io import atomic_write_text
 
     atomic_write_text(output, json.dumps(result, indent=2, default=str) + "\n")  # never a half-written result

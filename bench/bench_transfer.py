@@ -26,6 +26,19 @@ parallel processes), and a final call without it reuses them all and writes the 
         --reference stgcn-seed1=stgcn:runs/models/stgcn-seed1/best.pt \\
         --reference ctrgcn-stgcn-adapter=bench/shared_adapter.py:ctrgcn_behind_stgcn_adapter:runs/models/ctrgcn-stgcn-adapter/best.pt \\
         --output bench/results/transfer_synthetic.json
+
+On a dataset without zoo weights, ``--checkpoint NAME=PATH`` gives the weights of the ``--zoo`` and
+``--surrogates`` models (UTD-MHAD, with the lite models of the README's recorded ``skelrobust train`` commands):
+
+    python bench/bench_transfer.py --dataset utd-mhad --root data/UTD-MHAD/Skeleton --surrogates stgcn,ctrgcn \
+        --zoo stgcn,ctrgcn,skateformer --checkpoint stgcn=runs/utd-mhad/stgcn/best.pt \
+        --checkpoint ctrgcn=runs/utd-mhad/ctrgcn/best.pt --checkpoint skateformer=runs/utd-mhad/skateformer/best.pt \
+        --reference stgcn-seed1=stgcn:runs/utd-mhad/stgcn-seed1/best.pt \
+        --reference ctrgcn-stgcn-adapter=bench/shared_adapter.py:ctrgcn_behind_stgcn_adapter:runs/utd-mhad/ctrgcn-stgcn-adapter/best.pt \
+        --steps 10 --n-samples 256 --run-root runs/bench_transfer/utd-mhad-eps0.01 \
+        --output bench/results/transfer_utd-mhad_eps0.01.json
+
+(2 cm: ``--eps 0.02`` with its own ``--run-root``, since run folders are named by dataset, surrogate and attack.)
 """
 
 from __future__ import annotations
@@ -85,12 +98,23 @@ def _load_models(args: argparse.Namespace) -> dict[str, Any]:
 
     models: dict[str, Any] = {}
     for name in args.zoo:
-        models[name] = load_victim(name, dataset=args.dataset, root=args.root)
+        models[name] = load_victim(name, dataset=args.dataset, root=args.root, checkpoint=args.checkpoints.get(name))
     for text in args.reference:
         name, rest = text.split("=", 1)
         victim, checkpoint = rest.rsplit(":", 1)
         models[name] = load_victim(victim, dataset=args.dataset, root=args.root, checkpoint=checkpoint)
     return models
+
+
+def _named_paths(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """``NAME=PATH`` pairs of ``--checkpoint`` as a dict (one clear line on a malformed one)."""
+    named: dict[str, str] = {}
+    for text in items:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--checkpoint {text!r}: expected NAME=CHECKPOINT, e.g. stgcn=runs/stgcn/best.pt")
+        named[name] = path
+    return named
 
 
 def run_cell(args: argparse.Namespace, surrogate: str, attack: str, victims: list[str]) -> tuple[Path, dict[str, Any], float]:
@@ -107,6 +131,7 @@ def run_cell(args: argparse.Namespace, surrogate: str, attack: str, victims: lis
         attack=attack, victims=victims, dataset=args.dataset, root=args.root, surrogate=surrogate, eps=args.eps,
         steps=args.steps, n_samples=args.n_samples, batch_size=args.batch_size, seed=args.seed, device="cpu",
         attack_options=options,
+        checkpoints={name: path for name, path in args.checkpoints.items() if name in victims or name == surrogate},
     )
     folder = Path(args.run_root) / f"{args.dataset}-{surrogate}-{attack}"
     start = time.perf_counter()
@@ -130,6 +155,8 @@ def main() -> None:
     parser.add_argument("--step-size", type=float, default=None, help="default eps / steps")
     parser.add_argument("--random-start", action="store_true")
     parser.add_argument("--reference", action="append", default=[], metavar="NAME=VICTIM:CHECKPOINT")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=CHECKPOINT",
+                        help="weights of a --zoo / --surrogates model instead of the zoo's (datasets without a zoo entry)")
     parser.add_argument("--reference-surrogate", default="stgcn", help="surrogate whose sets the references see")
     parser.add_argument("--only", default=None, metavar="SURROGATE:ATTACK", help="run one cell and exit")
     parser.add_argument("--run-root", default="runs/bench_transfer")
@@ -137,6 +164,7 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    args.checkpoints = _named_paths(parser, args.checkpoint)
 
     from skelrobust.config import dataset_config, protocol_budget
 
@@ -156,7 +184,7 @@ def main() -> None:
         "step_rule": {"kind": args.step_rule, "step_size": args.step_size if args.step_size is not None else eps / args.steps,
                       "random_start": args.random_start, "applies_to": list(FAIR_ATTACKS),
                       "pgd": "its own rule: 2.5 eps / steps, random start (under one rule PGD equals I-FGSM)"},
-        "references": args.reference, "threads": torch.get_num_threads(), "surrogates": {},
+        "references": args.reference, "checkpoints": args.checkpoints, "threads": torch.get_num_threads(), "surrogates": {},
     }
     for surrogate in surrogates:
         victims = [v for v in models if v != surrogate and (v in args.zoo or surrogate == args.reference_surrogate)]

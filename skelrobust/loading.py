@@ -124,7 +124,7 @@ def load_victim(
             persons = int(record["num_persons"])
 
     if is_object_spec(name):
-        victim = _build_custom(name, num_classes, layout, config)
+        victim = _build_custom(name, num_classes, layout, config, persons)
         family: VictimFamily | None = None
     else:
         family = VICTIMS.get(name)
@@ -212,14 +212,24 @@ def _build_family(
     return victim
 
 
-def _build_custom(spec: str, num_classes: int | None, layout: str | None, config: dict[str, Any]) -> Victim:
-    """Call the user's factory and wrap a plain module as a victim."""
+def _build_custom(
+    spec: str, num_classes: int | None, layout: str | None, config: dict[str, Any], num_persons: int | None = None
+) -> Victim:
+    """Call the user's factory and wrap a plain module as a victim.
+
+    The factory gets ``num_classes`` when it takes it, and the data's ``layout`` and ``num_persons`` when it
+    names those parameters (so one factory builds for any dataset); an explicit build option wins.
+    """
     factory = load_object(spec)
     if not callable(factory):
         raise ConfigError(f"victim {spec!r} is not callable: expected a factory returning a Victim or nn.Module")
     kwargs = dict(config)
     if num_classes is not None and _accepts(factory, "num_classes"):
         kwargs["num_classes"] = int(num_classes)
+    if layout is not None and "layout" not in kwargs and _names(factory, "layout"):
+        kwargs["layout"] = get_layout(layout).name
+    if num_persons is not None and "num_persons" not in kwargs and _names(factory, "num_persons"):
+        kwargs["num_persons"] = int(num_persons)
     try:
         built = factory(**kwargs)
     except TypeError as exc:
@@ -243,6 +253,14 @@ def _accepts(fn: Any, param: str) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == param or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _names(fn: Any, param: str) -> bool:
+    """Whether ``fn`` names the parameter ``param`` (not just ``**kwargs``, which may forward it elsewhere)."""
+    try:
+        return param in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _load_checkpoint(victim: Victim, path: Path, convert: Any) -> None:

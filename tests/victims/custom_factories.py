@@ -35,6 +35,11 @@ def build_victim(num_classes: int = 4) -> Victim:
     return Victim.wrap(PoolNet(num_classes), layout="kinect20", num_classes=num_classes, name="pooled")
 
 
+def build_any_layout(num_classes: int = 4, layout: str = "kinect20", num_persons: int = 2) -> Victim:
+    """A Victim for whatever layout and person count it is asked for (load_victim passes the data's)."""
+    return Victim.wrap(PoolNet(num_classes), layout=layout, num_classes=num_classes, name="any-layout", num_persons=num_persons)
+
+
 def build_fixed() -> nn.Module:
     """A factory with no num_classes argument (3 classes)."""
     return PoolNet(3)

@@ -16,6 +16,7 @@ from skelrobust.data import DATASETS, DatasetSpec, SkeletonDataset
 from skelrobust.errors import CheckpointError, ConfigError, LayoutMismatchError, RegistryError
 from skelrobust.io import sha256_file
 from skelrobust.layouts import get_layout
+from skelrobust.loading import _build_custom
 from skelrobust.victim import VICTIMS, VictimFamily
 
 HERE = Path(__file__).resolve().parent
@@ -187,6 +188,16 @@ def test_custom_module_factory_and_victim_factory(monkeypatch: pytest.MonkeyPatc
         skelrobust.load_victim("custom_factories:build_fixed", depth=3)
     with pytest.raises(RegistryError, match="has no attribute 'missing'"):
         skelrobust.load_victim("custom_factories:missing")
+
+
+def test_custom_factory_with_a_layout_parameter_gets_the_data_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(HERE))
+    victim = skelrobust.load_victim("custom_factories:build_any_layout", num_classes=5, layout="ntu25", num_persons=1)
+    assert (victim.layout.name, victim.num_persons) == ("ntu25", 1)
+    assert skelrobust.load_victim("custom_factories:build_any_layout", num_classes=5).layout.name == "kinect20"
+    # an explicit layout build option wins over the data's, and then must agree with it
+    with pytest.raises(LayoutMismatchError, match="expects layout 'kinect20', requested 'ntu25'"):
+        _build_custom("custom_factories:build_any_layout", 5, "ntu25", {"layout": "kinect20"})
 
 
 def test_entry_point_family(monkeypatch: pytest.MonkeyPatch) -> None:
