@@ -30,23 +30,30 @@ from skelrobust.loading import load_victim
 from skelrobust.smoothing import DEFAULT_BATCH_SIZE, SmoothedClassifier
 
 
-def forward_cost(victim: str, dataset: str, sigma: float, batch_sizes: list[int], copies: int) -> list[dict]:
-    """CPU milliseconds per noisy copy when ``batch`` copies share a forward pass (inference mode)."""
+def forward_cost(victim: str, dataset: str, sigma: float, batch_sizes: list[int], copies: int, rounds: int) -> list[dict]:
+    """CPU milliseconds per noisy copy when ``batch`` copies share a forward pass (inference mode).
+
+    The batch sizes are timed in interleaved rounds, so that the load of a shared machine, which changes over
+    minutes, weighs on all of them alike.
+    """
     model = load_victim(victim, dataset=dataset).eval()
     x = torch.from_numpy(np.array(load_dataset(dataset, "test").data[:1], dtype=np.float32))
     smoothed = SmoothedClassifier(model, model.num_classes, sigma)
-    rows = []
-    for batch in batch_sizes:
-        noisy = smoothed.noise(x.expand(batch, *x.shape[1:]).contiguous(), torch.Generator().manual_seed(0))
-        passes = max(1, copies // batch)
-        with torch.inference_mode():
-            model(noisy)  # warm-up
-            started = time.process_time()
-            for _ in range(passes):
-                model(noisy)
-            cpu = time.process_time() - started
-        rows.append({"batch_size": batch, "copies": passes * batch, "cpu_ms_per_copy": round(1000 * cpu / (passes * batch), 3)})
-        print(rows[-1], flush=True)
+    cpu = dict.fromkeys(batch_sizes, 0.0)
+    timed = dict.fromkeys(batch_sizes, 0)
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for batch in batch_sizes:
+                noisy = smoothed.noise(x.expand(batch, *x.shape[1:]).contiguous(), torch.Generator().manual_seed(0))
+                model(noisy)  # warm-up
+                passes = max(1, copies // (batch * rounds))
+                started = time.process_time()
+                for _ in range(passes):
+                    model(noisy)
+                cpu[batch] += time.process_time() - started
+                timed[batch] += passes * batch
+    rows = [{"batch_size": b, "copies": timed[b], "cpu_ms_per_copy": round(1000 * cpu[b] / timed[b], 3)} for b in batch_sizes]
+    print(rows, flush=True)
     return rows
 
 
@@ -59,14 +66,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--n-samples", type=int, default=20)
     parser.add_argument("--baseline-samples", type=int, default=4)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 32, 64, 256, 1000])
-    parser.add_argument("--copies", type=int, default=1000, help="copies timed per batch size")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 8, 16, 32, 64, 256, 1000])
+    parser.add_argument("--copies", type=int, default=2000, help="copies timed per batch size, over all rounds")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    scan = forward_cost(args.victim, args.dataset, args.sigma, args.batch_sizes, args.copies)
+    scan = forward_cost(args.victim, args.dataset, args.sigma, args.batch_sizes, args.copies, args.rounds)
     common = dict(n0=args.n0, n=args.n, seed=args.seed)
     new = certify_dataset(args.victim, args.dataset, args.sigma, n_samples=args.n_samples, batch_size=DEFAULT_BATCH_SIZE, **common)
     print({k: new[k] for k in ("n_samples", "cpu_seconds", "seconds", "abstention_rate")}, flush=True)

@@ -62,7 +62,7 @@ class RandomizedSmoothing(Defense):
         sigma: Noise standard deviation in data units (default 0.01; certify with ``skelrobust certify``).
         n: Noisy copies per prediction (default 100).
         eot_samples: Noisy copies per gradient step of the adaptive (EOT) attack (default 8).
-        batch_size: Noisy copies per forward pass (default 32, see :data:`skelrobust.smoothing.DEFAULT_BATCH_SIZE`).
+        batch_size: Noisy copies per forward pass (default 8, see :data:`skelrobust.smoothing.DEFAULT_BATCH_SIZE`).
     """
 
     kind = DefenseKind.RANDOMIZED

@@ -63,9 +63,10 @@ class Certificate:
 #: the noise a sample receives, hence its votes, does not depend on how copies are grouped into forward passes.
 NOISE_BLOCK = 1000
 
-#: Default noisy copies per forward pass. Small batches keep a lite model's activations in cache: on the lite
-#: ST-GCN (1 thread) 32 copies per pass cost about a third of 1,000 per pass per copy (bench/bench_certify.py).
-DEFAULT_BATCH_SIZE = 32
+#: Default noisy copies per forward pass, for the CPU. Small batches keep a lite model's activations in cache: on
+#: the lite ST-GCN (one thread) a copy costs about half as much in passes of 8 copies as in passes of 32 or more
+#: (bench/bench_certify.py). On a GPU, pass a larger batch size.
+DEFAULT_BATCH_SIZE = 8
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
 

@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from skelrobust.cli import main
 from skelrobust.errors import ConfigError
-from skelrobust.smoothing import ABSTAIN, NOISE_BLOCK, SmoothedClassifier, certified_accuracy, lower_confidence_bound, sample_generators
+from skelrobust.smoothing import ABSTAIN, DEFAULT_BATCH_SIZE, NOISE_BLOCK, SmoothedClassifier, certified_accuracy, lower_confidence_bound, sample_generators
 
 
 class Constant(torch.nn.Module):
@@ -77,6 +77,14 @@ def test_votes_do_not_depend_on_the_batch_size_or_on_the_other_samples(batch_siz
     assert torch.equal(alone[0], reference[2])
     other_seed = SmoothedClassifier(SignOfJoint(), 4, sigma=0.3).counts(x, n, sample_generators(4, [10, 11, 12, 13]))
     assert not torch.equal(other_seed, reference)
+
+
+def test_certify_cli_and_smoothing_defense_default_to_the_measured_batch_size() -> None:
+    from skelrobust.cli.certify import certify_command
+    from skelrobust.defense import create_defense
+
+    assert next(p.default for p in certify_command.params if p.name == "batch_size") == DEFAULT_BATCH_SIZE
+    assert create_defense("smoothing").batch_size == DEFAULT_BATCH_SIZE
 
 
 def test_counts_refuse_a_generator_list_of_the_wrong_length() -> None:
