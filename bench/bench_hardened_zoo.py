@@ -18,6 +18,8 @@ Run one process per model (they write separate JSON files), then merge::
 
     python bench/bench_hardened_zoo.py --model stgcn-pgd-at=RUN/best.pt --eps 0.03 --steps 50 --output A.json
     python bench/bench_hardened_zoo.py --merge A.json B.json C.json --output bench/results/hardened_zoo_synthetic_stgcn.json
+
+A model measured in several runs (``--eps`` values run apart) is given once per file; ``--merge`` combines them.
 """
 
 from __future__ import annotations
@@ -71,8 +73,20 @@ def measure(args: argparse.Namespace, save=lambda report: None) -> dict:
 
 
 def merge(paths: list[str]) -> dict:
-    """Models side by side, with paired differences of robust accuracy against the first model."""
-    models = [json.loads(Path(p).read_text()) for p in paths]
+    """Models side by side, with paired differences of robust accuracy against the first model.
+
+    Several files of one model (same name, checkpoint and samples, other budgets) are combined into one entry.
+    """
+    models: list[dict] = []
+    for path in paths:
+        run = json.loads(Path(path).read_text())
+        same = next((m for m in models if m["model"] == run["model"]), None)
+        if same is None:
+            models.append(run)
+        elif (same["checkpoint_sha256"], same["sample_rows"]) != (run["checkpoint_sha256"], run["sample_rows"]):
+            raise SystemExit(f"{path}: model {run['model']} with other weights or samples than before")
+        else:
+            same["robust"].update(run["robust"])
     reference = models[0]
     for m in models[1:]:
         if m["sample_rows"] != reference["sample_rows"]:

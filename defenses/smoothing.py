@@ -20,7 +20,7 @@ from torch import nn
 
 from skelrobust.defense import Defense, DefenseKind, register_defense
 from skelrobust.errors import ConfigError
-from skelrobust.smoothing import SmoothedClassifier, check_sigma
+from skelrobust.smoothing import DEFAULT_BATCH_SIZE, SmoothedClassifier, check_sigma
 from skelrobust.victim import Victim
 
 from .adversarial_training import HardenedWeights
@@ -62,7 +62,7 @@ class RandomizedSmoothing(Defense):
         sigma: Noise standard deviation in data units (default 0.01; certify with ``skelrobust certify``).
         n: Noisy copies per prediction (default 100).
         eot_samples: Noisy copies per gradient step of the adaptive (EOT) attack (default 8).
-        batch_size: Noisy copies per forward pass (default 500).
+        batch_size: Noisy copies per forward pass (default 8, see :data:`skelrobust.smoothing.DEFAULT_BATCH_SIZE`).
     """
 
     kind = DefenseKind.RANDOMIZED
@@ -70,7 +70,7 @@ class RandomizedSmoothing(Defense):
     randomized = True
     paper = "Cohen, Rosenfeld and Kolter, ICML 2019 (arXiv 1902.02918)"
 
-    def __init__(self, sigma: float = 0.01, n: int = 100, eot_samples: int = 8, batch_size: int = 500) -> None:
+    def __init__(self, sigma: float = 0.01, n: int = 100, eot_samples: int = 8, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.sigma = check_sigma(sigma)
         for label, value in (("n", n), ("eot_samples", eot_samples), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

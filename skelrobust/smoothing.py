@@ -16,6 +16,7 @@ present (absent persons and padded frames stay exactly zero, as for every attack
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,8 +59,29 @@ class Certificate:
     radius: np.ndarray
 
 
+#: Noisy copies drawn per call of the noise generator for one sample. Fixed (not the forward batch size), so
+#: the noise a sample receives, hence its votes, does not depend on how copies are grouped into forward passes.
+NOISE_BLOCK = 1000
+
+#: Default noisy copies per forward pass, for the CPU. Small batches keep a lite model's activations in cache: on
+#: the lite ST-GCN (one thread) a copy costs about half as much in passes of 8 copies as in passes of 32 or more
+#: (bench/bench_certify.py). On a GPU, pass a larger batch size.
+DEFAULT_BATCH_SIZE = 8
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
+def sample_generators(seed: int, ids: Sequence[int]) -> list[torch.Generator]:
+    """One noise generator per sample, seeded from ``(seed, id)``: a sample's noise depends on nothing else."""
+    return [torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), int(i)]).generate_state(1, np.uint64)[0] >> 1))
+            for i in ids]
+
+
 class SmoothedClassifier:
     """Monte-Carlo smoothed version of a base classifier ``f`` on canonical ``(N, C, T, V, M)`` input.
+
+    Noisy copies of consecutive samples share forward passes of ``batch_size`` copies (sample-major), votes
+    are tallied with one ``bincount`` per pass, under ``torch.inference_mode``: no Python loop over copies.
 
     Args:
         base: The base classifier (logits ``(N, K)``); put in eval mode by the caller.
@@ -68,11 +90,13 @@ class SmoothedClassifier:
         batch_size: Noisy copies evaluated per forward pass.
     """
 
-    def __init__(self, base: nn.Module, num_classes: int, sigma: float, batch_size: int = 500) -> None:
+    def __init__(self, base: nn.Module, num_classes: int, sigma: float, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.base = base
         self.num_classes = int(num_classes)
         self.sigma = check_sigma(sigma)
-        self.batch_size = int(batch_size)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"smoothing: batch size must be an integer >= 1, got {batch_size!r}")
+        self.batch_size = batch_size
 
     def noise(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``x`` plus ``N(0, sigma^2)`` on its present entries."""
@@ -80,21 +104,51 @@ class SmoothedClassifier:
         eps = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device if generator is None else generator.device)
         return x + self.sigma * eps.to(x.device) * present
 
-    @torch.no_grad()
-    def counts(self, x: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(N, K)`` int64 counts of the base classifier's votes over ``n`` noisy copies of each sample."""
-        out = torch.zeros(x.shape[0], self.num_classes, dtype=torch.long, device=x.device)
-        per_sample = max(1, self.batch_size // max(1, x.shape[0]))
-        done = 0
-        while done < n:
-            k = min(per_sample, n - done)
-            copies = x.repeat_interleave(k, dim=0)  # (N * k, C, T, V, M), sample-major
-            votes = self.base(self.noise(copies, generator)).argmax(dim=1).view(x.shape[0], k)
-            out += torch.nn.functional.one_hot(votes, self.num_classes).sum(dim=1)
-            done += k
-        return out
+    def _noisy_blocks(self, x: torch.Tensor, n: int, generators: Generators) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(sample, copies)`` blocks of at most :data:`NOISE_BLOCK` noisy copies, sample after sample."""
+        for i in range(x.shape[0]):
+            generator = generators[i] if isinstance(generators, Sequence) else generators
+            present = person_present(x[i : i + 1])[:, None, :, None, :].to(x.dtype)
+            for start in range(0, n, NOISE_BLOCK):
+                k = min(NOISE_BLOCK, n - start)
+                eps = torch.randn((k, *x.shape[1:]), generator=generator, dtype=x.dtype,
+                                  device=x.device if generator is None else generator.device)
+                yield i, x[i : i + 1] + self.sigma * eps.to(x.device) * present
 
-    def predict(self, x: torch.Tensor, n: int, alpha: float = 0.001, generator: torch.Generator | None = None) -> np.ndarray:
+    def _batches(self, blocks: Iterator[tuple[int, torch.Tensor]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Regroup ``(sample, copies)`` blocks into forward batches of ``batch_size`` copies and their owners."""
+        parts: list[torch.Tensor] = []
+        owners: list[torch.Tensor] = []
+        size = 0
+        for i, copies in blocks:
+            start = 0
+            while start < copies.shape[0]:
+                take = min(self.batch_size - size, copies.shape[0] - start)
+                parts.append(copies[start : start + take])
+                owners.append(torch.full((take,), i, dtype=torch.long, device=copies.device))
+                size, start = size + take, start + take
+                if size == self.batch_size:
+                    yield torch.cat(parts), torch.cat(owners)
+                    parts, owners, size = [], [], 0
+        if size:
+            yield torch.cat(parts), torch.cat(owners)
+
+    def counts(self, x: torch.Tensor, n: int, generator: Generators = None) -> torch.Tensor:
+        """``(N, K)`` int64 counts of the base classifier's votes over ``n`` noisy copies of each sample.
+
+        ``generator``: one generator for all samples (drawn sample after sample), one per sample (see
+        :func:`sample_generators`; a sample's votes then depend only on its own generator), or ``None``.
+        """
+        if isinstance(generator, Sequence) and len(generator) != x.shape[0]:
+            raise ConfigError(f"smoothing: {len(generator)} noise generators for {x.shape[0]} samples")
+        k = self.num_classes
+        with torch.inference_mode():
+            votes = torch.zeros(x.shape[0] * k, dtype=torch.long, device=x.device)
+            for batch, owner in self._batches(self._noisy_blocks(x, n, generator)):
+                votes.add_(torch.bincount(owner * k + self.base(batch).argmax(dim=1), minlength=votes.numel()))
+        return votes.view(x.shape[0], k).clone()
+
+    def predict(self, x: torch.Tensor, n: int, alpha: float = 0.001, generator: Generators = None) -> np.ndarray:
         """PREDICT: ``(N,)`` classes, ``-1`` where the top-two binomial test does not reject a tie at ``alpha``."""
         counts = self.counts(x, n, generator).cpu().numpy()
         top2 = np.argsort(-counts, axis=1, kind="stable")[:, :2]
@@ -105,7 +159,7 @@ class SmoothedClassifier:
                 out[i] = a
         return out
 
-    def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float = 0.001, generator: torch.Generator | None = None) -> Certificate:
+    def certify(self, x: torch.Tensor, n0: int, n: int, alpha: float = 0.001, generator: Generators = None) -> Certificate:
         """CERTIFY: class from ``n0`` copies, ``pA`` lower bound from ``n`` fresh copies, radius ``sigma * Phi^-1(pA)``."""
         guess = self.counts(x, n0, generator).argmax(dim=1)
         counts = self.counts(x, n, generator)

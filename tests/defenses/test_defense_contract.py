@@ -13,7 +13,7 @@ from skelrobust.victim import Victim
 
 
 def test_builtin_defenses_are_registered() -> None:
-    assert {"none", "lowpass", "pgd-at", "trades", "gaussian-noise", "smoothing", "beat"} <= set(DEFENSES.names())
+    assert {"none", "lowpass", "bone-length", "pgd-at", "trades", "gaussian-noise", "smoothing", "beat"} <= set(DEFENSES.names())
 
 
 def contract_options(name: str, victim: Victim, tmp_path: Path) -> dict:
@@ -53,11 +53,13 @@ def test_defense_contract(name: str, tiny_victim: Victim, canonical_batch: tuple
         hook.remove()
     assert logits.shape == (x.shape[0], tiny_victim.num_classes) and torch.isfinite(logits).all()
     # What reaches the network keeps absent persons and padded frames exactly zero (randomised defenses
-    # may evaluate several copies of each sample, sample-major).
+    # may evaluate several copies of each sample, sample-major, over several forward passes).
     absent = (x == 0).all(dim=1, keepdim=True).all(dim=3, keepdim=True).expand_as(x)
-    copies = seen[-1].shape[0] // x.shape[0]
-    assert seen and seen[-1].shape == (x.shape[0] * copies, *x.shape[1:])
-    assert (seen[-1][absent.repeat_interleave(copies, dim=0)] == 0).all()
+    assert seen
+    inputs = torch.cat(seen)
+    copies = inputs.shape[0] // x.shape[0]
+    assert inputs.shape == (x.shape[0] * copies, *x.shape[1:])
+    assert (inputs[absent.repeat_interleave(copies, dim=0)] == 0).all()
     if defense.differentiable:
         (grad,) = torch.autograd.grad(logits.sum(), x_var)
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0

@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from skelrobust.cli import main
 from skelrobust.errors import ConfigError
-from skelrobust.smoothing import ABSTAIN, SmoothedClassifier, certified_accuracy, lower_confidence_bound
+from skelrobust.smoothing import ABSTAIN, DEFAULT_BATCH_SIZE, NOISE_BLOCK, SmoothedClassifier, certified_accuracy, lower_confidence_bound, sample_generators
 
 
 class Constant(torch.nn.Module):
@@ -33,6 +33,63 @@ class SignOfNoise(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = x[:, 0, 0, 0, 0]
         return torch.stack([(first >= 0).float(), (first < 0).float(), torch.zeros_like(first)], dim=1)
+
+
+class SignOfJoint(torch.nn.Module):
+    """Votes by the signs of two noisy coordinates (4 classes) and records the size of every forward batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(x.shape[0])
+        a, b = (x[:, 0, 0, 0, 0] >= 0).long(), (x[:, 1, 0, 0, 0] >= 0).long()
+        return torch.nn.functional.one_hot(2 * a + b, 4).float()
+
+
+def _points(n: int) -> torch.Tensor:
+    """``n`` one-person samples whose first joint sits at different distances from the sign boundaries."""
+    x = torch.zeros(n, 3, 4, 25, 2)
+    x[:, :, :, :, 0] = 1.0
+    x[:, 0, 0, 0, 0] = torch.linspace(-0.3, 0.3, n)
+    x[:, 1, 0, 0, 0] = torch.linspace(0.2, -0.2, n)
+    return x
+
+
+def test_counts_batch_copies_of_several_samples_per_forward_pass() -> None:
+    x = _points(5)
+    base = SignOfJoint()
+    counts = SmoothedClassifier(base, 4, sigma=0.3, batch_size=64).counts(x, 150, sample_generators(0, range(5)))
+    assert counts.sum(dim=1).tolist() == [150] * 5 and counts.dtype == torch.long
+    # 750 copies in passes of 64 copies, which straddle samples; only the last pass is short.
+    assert base.batches == [64] * 11 + [750 - 64 * 11]
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 1000])
+def test_votes_do_not_depend_on_the_batch_size_or_on_the_other_samples(batch_size: int) -> None:
+    x = _points(4)
+    n = NOISE_BLOCK + 30  # two noise blocks per sample
+    reference = SmoothedClassifier(SignOfJoint(), 4, sigma=0.3, batch_size=64).counts(x, n, sample_generators(3, [10, 11, 12, 13]))
+    again = SmoothedClassifier(SignOfJoint(), 4, sigma=0.3, batch_size=batch_size).counts(x, n, sample_generators(3, [10, 11, 12, 13]))
+    assert torch.equal(again, reference)
+    alone = SmoothedClassifier(SignOfJoint(), 4, sigma=0.3, batch_size=batch_size).counts(x[2:3], n, sample_generators(3, [12]))
+    assert torch.equal(alone[0], reference[2])
+    other_seed = SmoothedClassifier(SignOfJoint(), 4, sigma=0.3).counts(x, n, sample_generators(4, [10, 11, 12, 13]))
+    assert not torch.equal(other_seed, reference)
+
+
+def test_certify_cli_and_smoothing_defense_default_to_the_measured_batch_size() -> None:
+    from skelrobust.cli.certify import certify_command
+    from skelrobust.defense import create_defense
+
+    assert next(p.default for p in certify_command.params if p.name == "batch_size") == DEFAULT_BATCH_SIZE
+    assert create_defense("smoothing").batch_size == DEFAULT_BATCH_SIZE
+
+
+def test_counts_refuse_a_generator_list_of_the_wrong_length() -> None:
+    with pytest.raises(ConfigError, match="2 noise generators for 3 samples"):
+        SmoothedClassifier(SignOfJoint(), 4, sigma=0.3).counts(_points(3), 10, sample_generators(0, [0, 1]))
 
 
 def test_clopper_pearson_lower_bound() -> None:
