@@ -9,7 +9,9 @@ What a run does:
    - transfer: the ``surrogate``, or the protocol's default surrogate for the dataset (a different
      architecture from the victims), with its training split passed to :meth:`Attack.prepare`;
    - hard no-box: only the clean samples (no model, no labels);
-   - query: a counting oracle of the first victim (its softmax scores) and the labels.
+   - query: a counting oracle of the first victim (its softmax scores) and the labels;
+   - own surrogate: the training split with its labels and the labels, no model (``--surrogate`` refused);
+     the attack builds its surrogate in :meth:`Attack.prepare`, the first victim selects the attack set.
 
 3. Chooses the attack set deterministically from the seed (:mod:`skelrobust.attack_set`) with the
    attacked model (or, for no-box attacks, the surrogate / first victim).
