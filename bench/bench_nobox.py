@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="Attack option for every variant")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="Attack option, passed to every variant that declares it")
     parser.add_argument("--cost-steps", type=int, default=10, help="Iterations timed per variant for the cost ratio")
     parser.add_argument("--workdir", default="runs/bench-nobox")
     parser.add_argument("--output", required=True)
@@ -96,6 +97,8 @@ def main() -> None:
     from skelrobust.benchmark.cell_config import RunConfig
     from skelrobust.benchmark.cell import run_cell
     from skelrobust.zoo import entries
+    from skelrobust.attack import ATTACKS
+    from skelrobust.attack_options import declared_options
 
     variants = [v for v in args.variants.split(",") if v]
     victims = args.victims.split(",") if args.victims else sorted({e["victim"] for e in entries() if e["dataset"] == args.dataset})
@@ -118,7 +121,8 @@ def main() -> None:
         start, cpu_start = time.perf_counter(), time.process_time()
         cfg = RunConfig(attack=variant, victims=victims, dataset=args.dataset, eps=args.eps, steps=args.steps,
                         n_samples=args.n_samples, batch_size=args.batch_size, seed=args.seed, device="cpu",
-                        root=args.root, checkpoints=dict(checkpoints), selection="all", attack_options=dict(options))
+                        root=args.root, checkpoints=dict(checkpoints), selection="all",
+                        attack_options={k: v for k, v in options.items() if k in declared_options(ATTACKS.get(variant))})
         results = run_cell(cfg, work / variant, progress=True)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         records = _records(work / variant)
