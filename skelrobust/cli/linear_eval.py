@@ -11,7 +11,7 @@ from click.core import ParameterSource
 from .main import dataset_options, echo_json, parse_assignments
 
 #: Section 7.2's protocol (CrosSCLR/AimCLR/HiCLR ``linear_evaluation``) where ``train``'s own defaults differ.
-PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 3.0, "weight_decay": 0.0}
+PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 3.0, "lr_steps": (80,), "weight_decay": 0.0}
 #: ``train`` options that have no meaning when only a linear head is trained on cached features.
 UNUSED = ("optimizer", "warmup_epochs", "label_smoothing", "rotate_deg", "scale", "checkpoint")
 
@@ -29,6 +29,9 @@ def run_linear_eval(ctx: click.Context) -> None:
     if clash:
         raise ConfigError(f"--linear-eval trains an SGD linear head without augmentation; {', '.join(clash)} cannot apply")
     values = {k: (p[k] if k in given else default) for k, default in PROTOCOL.items()}
+    late = [s for s in values["lr_steps"] if "lr_steps" in given and not 0 < s < values["epochs"]]
+    if late:
+        raise ConfigError(f"--lr-step {late[0]} never applies: a step must lie in 1..{values['epochs'] - 1} (--epochs {values['epochs']})")
     cfg = LinearEvalConfig(
         victim=p["victim"], dataset=p["dataset"], encoder=p["encoder"], preset=p["preset"], val_fraction=p["val_fraction"],
         seed=p["seed"], root=p["root"], dataset_options=dataset_options(p["dataset_option_texts"]),

@@ -91,8 +91,9 @@ def victims_command(as_json: bool) -> None:
 @_device_option
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch CPU threads (default: torch's choice).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (rerunning the same command resumes).")
-@click.option("--linear-eval", is_flag=True, help="Train only the head of a self-supervised victim on the frozen --encoder (defaults: 100 epochs, lr 3.0, batch 128, no weight decay).")
+@click.option("--linear-eval", is_flag=True, help="Train only the head of a self-supervised victim on the frozen --encoder (defaults: 100 epochs, lr 3.0 /10 at epoch 80, batch 128, no weight decay).")
 @click.option("--encoder", default=None, type=click.Path(dir_okay=False), help="Pretraining checkpoint for --linear-eval (skelrobust pretrain or an official pretext file).")
+@click.option("--lr-step", "lr_steps", multiple=True, type=int, help="--linear-eval only: epoch (0-based) where lr /= 10, repeatable (default 80).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON.")
 @hardening_options
 def train_command(
@@ -119,12 +120,14 @@ def train_command(
     out: str,
     linear_eval: bool,
     encoder: str | None,
+    lr_steps: tuple[int, ...],
     as_json: bool,
     **hardening: Any,
 ) -> None:
     """Train a victim; writes OUT/best.pt, OUT/last.pt and OUT/metadata.json."""
     import torch
 
+    from ..errors import ConfigError
     from ..training import TrainConfig
 
     if threads is not None:
@@ -134,6 +137,8 @@ def train_command(
 
         run_linear_eval(click.get_current_context())
         return
+    if lr_steps:
+        raise ConfigError("--lr-step sets the step schedule of --linear-eval; supervised training follows a cosine schedule")
     cfg = TrainConfig(
         victim=victim, dataset=dataset, preset=preset, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
         weight_decay=weight_decay, warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, rotate_deg=rotate_deg,

@@ -70,3 +70,21 @@ def test_train_cli_linear_eval_uses_the_protocol_defaults(encoder_file, tmp_path
     assert ok.exit_code == 0, ok.output
     meta = json.loads(ok.stdout[ok.stdout.index("{"):])
     assert meta["training"]["lr"] == 3.0 and meta["training"]["batch_size"] == 128 and meta["epochs"] == 2
+
+
+def test_train_cli_lr_step_sets_the_head_schedule_and_is_checked(encoder_file, tmp_path) -> None:
+    base = ["train", "--victim", "skeletonclr", "--dataset", "synthetic", "--preset", "lite", "--config", "channels=[8, 8]",
+            "--config", "strides=[2, 2]"]
+    ok = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "eval"), "--linear-eval", "--encoder", str(encoder_file),
+                                   "--epochs", "4", "--lr", "2.0", "--lr-step", "1", "--lr-step", "3", "--json"])
+    assert ok.exit_code == 0, ok.output
+    meta = json.loads(ok.stdout[ok.stdout.index("{"):])
+    assert meta["training"]["lr_steps"] == [1, 3]
+    assert [h["lr"] for h in meta["history"]] == pytest.approx([2.0, 0.2, 0.2, 0.02])
+    late = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "late"), "--linear-eval", "--encoder", str(encoder_file),
+                                     "--epochs", "4", "--lr-step", "4"])
+    assert late.exit_code != 0 and "--lr-step 4 never applies: a step must lie in 1..3 (--epochs 4)" in late.output
+    assert not (tmp_path / "late").exists()
+    supervised = CliRunner().invoke(main, [*base, "--out", str(tmp_path / "sup"), "--lr-step", "2"])
+    assert supervised.exit_code != 0 and "--lr-step sets the step schedule of --linear-eval" in supervised.output
+    assert "Traceback" not in supervised.output + late.output

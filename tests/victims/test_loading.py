@@ -216,8 +216,8 @@ def test_shipped_zoo_entry(entry: dict) -> None:
     path = zoo.entry_path(entry)
     assert path.stat().st_size < 2 * 1024 * 1024
     assert sha256_file(path) == entry["sha256"]
-    # a linear head on a briefly pretrained self-supervised encoder stays below supervised training (README)
-    floor = 0.55 if entry.get("protocol") == "linear-eval" else 0.85
+    # a linear head on a briefly pretrained self-supervised encoder stays below supervised training (README: 78.7 %)
+    floor = 0.75 if entry.get("protocol") == "linear-eval" else 0.85
     assert floor <= entry["test_accuracy"] <= 0.999
     assert {"command", "num_parameters", "train_seconds", "config", "val_accuracy"} <= set(entry)
     victim = skelrobust.load_victim(entry["victim"], dataset=entry["dataset"], preset=entry["preset"])
