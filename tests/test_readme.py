@@ -3,7 +3,7 @@
 The commands run in README order (later ones use what earlier ones wrote, e.g. ``runs/pgd``) in one scratch
 folder, in-process through the CLI, with these substitutions (the README's Development section names them):
 
-- ``--n-samples N`` -> 4, ``--steps N`` -> 2, ``--epochs N`` -> 1;
+- ``--n-samples N`` -> 4, ``--steps N`` -> 2, ``--epochs N`` -> 1; ``--lr-step N`` is dropped (no step fits in one epoch);
 - the embedded ``synthetic`` set at 4 subjects x 1 repetition (``--dataset-option num_subjects=4
   --dataset-option repetitions=1``), 32 test clips;
 - a relative path into this repository's ``protocols/``, ``bench/``, ``docs/`` or ``skelrobust/`` -> its absolute path.
@@ -112,6 +112,8 @@ def small(argv: tuple[str, ...]) -> list[str]:
                 out[i] = f"{flag}={SHRINK[flag]}"
             elif i + 1 < len(out):
                 out[i + 1] = SHRINK[flag]
+    while "--lr-step" in out:  # a step schedule has no room in the single epoch of the small form
+        del out[out.index("--lr-step") : out.index("--lr-step") + 2]
     uses_synthetic = ("--dataset" in out and out[out.index("--dataset") + 1] == "synthetic" and out[1] in _DATASET_COMMANDS) or (
         out[1:2] == ["data"] and len(out) > 3 and out[3] == "synthetic"
     )
