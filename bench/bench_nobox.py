@@ -1,18 +1,23 @@
 """Hard no-box attacks (Lu et al., ICCV 2023): every variant against every victim, paired, with 95 % intervals.
 
-Runs ``nobox-ifgsm``, ``s1i``, ``s2i``, ``nobox-mifgsm``, ``s1mi`` and ``s2mi`` through the runner on the same
-attack set (the first ``--n-samples`` of the seeded test permutation, unfiltered, as the threat model says),
-each generating its adversarial set once and evaluating it on every victim. The encoder is learned once (the
+Runs ``nobox-ifgsm``, ``s1i``, ``s2i``, ``nobox-mifgsm``, ``s1mi`` and ``s2mi``, and the paper's self-supervised
+attacker ``ssl-attacker`` (its own encoder plus a linear head trained with the training labels, attacked with
+I-FGSM), through the runner on the same attack set (the first ``--n-samples`` of the seeded test permutation,
+unfiltered, as the hard no-box threat model says), each generating its adversarial set once and evaluating it
+on every victim. A random-sign control (uniform +-eps on every present coordinate) runs on the same samples. The encoder is learned once (the
 runner's cache: same samples, same configuration) and the TV-AR taps are fitted once per sample and order.
 
 Reported per variant and victim: the fooling rate (prediction changed from the victim's clean prediction) with
 a 95 % bootstrap interval over samples; paired differences (second order - first order, first order - plain,
-per family I / MI) with paired bootstrap intervals; Delta-p in both readings of the paper's Eq. 15
+per family I / MI; each no-box variant - the self-supervised attacker; each variant - the random-sign control)
+with paired bootstrap intervals; Delta-p in both readings of the paper's Eq. 15
 (``delta_p``: joint + bone + acceleration terms, ``delta_p_two_term``: as printed) with intervals and the
 paired differences of S2I against every other variant; l2 and the share of coordinates at +-eps; the iteration
 cost against the floor (steps x one encoder forward+backward of a batch, measured in the same process).
 
-    python bench/bench_nobox.py --eps 0.03 --steps 100 --n-samples 256 --output bench/results/nobox_synthetic.json
+    python bench/bench_nobox.py --eps 0.025 --steps 400 --n-samples 256 --output bench/results/nobox_synthetic.json
+    python bench/bench_nobox.py --dataset utd-mhad --root DATA/UTD-MHAD/Skeleton --eps 0.01 --steps 40 \
+        --checkpoint stgcn=MODELS/stgcn/best.pt --checkpoint ctrgcn=MODELS/ctrgcn/best.pt --output ...
 
 Runs are resumable: ``--workdir`` keeps each variant's run folder; rerunning skips finished work.
 """
@@ -31,7 +36,11 @@ import numpy as np
 import torch
 from intervals import bootstrap_interval
 
-VARIANTS = ("nobox-ifgsm", "s1i", "s2i", "nobox-mifgsm", "s1mi", "s2mi")
+NOBOX_VARIANTS = ("nobox-ifgsm", "s1i", "s2i", "nobox-mifgsm", "s1mi", "s2mi")
+#: The paper's self-supervised attacker (threat model own-surrogate: training data and labels, no model).
+SSL_ATTACKER = "ssl-attacker"
+VARIANTS = (*NOBOX_VARIANTS, SSL_ATTACKER)
+CONTROL = "random-signs"
 #: (higher order, lower order) pairs whose paired difference tests "second >= first >= plain".
 ORDER_PAIRS = (("s1i", "nobox-ifgsm"), ("s2i", "s1i"), ("s2i", "nobox-ifgsm"),
                ("s1mi", "nobox-mifgsm"), ("s2mi", "s1mi"), ("s2mi", "nobox-mifgsm"))
@@ -67,14 +76,17 @@ def _floor_seconds(encoder: torch.nn.Module, x: torch.Tensor, repeats: int = 5) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--victims", default=None, help="Comma-separated; default: every zoo victim of the dataset")
+    parser.add_argument("--victims", default=None, help="Comma-separated; default: every zoo victim of the dataset, else the --checkpoint names")
+    parser.add_argument("--root", default=None, help="Dataset folder (real datasets)")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH", help="Victim weights instead of the zoo")
     parser.add_argument("--eps", type=float, required=True, help="Budget (explicit: say which in the report)")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--n-samples", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="Attack option for every variant")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="Attack option, passed to every variant that declares it")
     parser.add_argument("--cost-steps", type=int, default=10, help="Iterations timed per variant for the cost ratio")
     parser.add_argument("--workdir", default="runs/bench-nobox")
     parser.add_argument("--output", required=True)
@@ -85,27 +97,34 @@ def main() -> None:
     from skelrobust.benchmark.cell_config import RunConfig
     from skelrobust.benchmark.cell import run_cell
     from skelrobust.zoo import entries
+    from skelrobust.attack import ATTACKS
+    from skelrobust.attack_options import declared_options
 
     variants = [v for v in args.variants.split(",") if v]
     victims = args.victims.split(",") if args.victims else sorted({e["victim"] for e in entries() if e["dataset"] == args.dataset})
     options = parse_assignments(tuple(args.option), "--option")
+    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
+    if not args.victims and not victims:
+        victims = sorted(checkpoints)
     work = Path(args.workdir)
     report: dict[str, Any] = {
         "dataset": args.dataset, "victims": victims, "eps": args.eps, "eps_source": "explicit --eps",
         "steps": args.steps, "n_samples": args.n_samples, "batch_size": args.batch_size, "seed": args.seed,
         "options": options, "bootstrap_resamples": BOOTSTRAP, "torch_threads": torch.get_num_threads(),
+        "root": args.root, "checkpoints": checkpoints, "load_average_start": list(os.getloadavg()),
         "argv": sys.argv[1:], "variants": {}, "fooling": {}, "paired_fooling": {}, "delta_p": {}, "paired_delta_p": {},
     }
     fooled: dict[str, dict[str, np.ndarray]] = {}
     metrics: dict[str, dict[str, np.ndarray]] = {}
     sample_ids = None
     for variant in variants:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         cfg = RunConfig(attack=variant, victims=victims, dataset=args.dataset, eps=args.eps, steps=args.steps,
                         n_samples=args.n_samples, batch_size=args.batch_size, seed=args.seed, device="cpu",
-                        attack_options=dict(options))
+                        root=args.root, checkpoints=dict(checkpoints), selection="all",
+                        attack_options={k: v for k, v in options.items() if k in declared_options(ATTACKS.get(variant))})
         results = run_cell(cfg, work / variant, progress=True)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         records = _records(work / variant)
         ids = [r["sample_id"] for r in records]
         if sample_ids is None:
@@ -118,14 +137,12 @@ def main() -> None:
         metrics[variant] = {k: np.array([r["imperceptibility"][k] for r in records], dtype=float)
                             for k in ("delta_p", "delta_p_two_term", "l2", "linf")}
         extras = results["attack_extras"]
-        loop = sum(float(e["nobox"]["loop_seconds"]) for e in extras)
         adv = np.load(work / variant / "adversarial.npz")
         delta = adv["adversarial"] - adv["clean"]
         present = adv["clean"] != 0
         report["variants"][variant] = {
-            "run": str(work / variant), "wall_seconds_this_call": wall, "attack_seconds": results["timing"]["seconds"],
-            "loop_seconds": loop, "encoder": extras[0]["nobox"]["encoder"], "negatives": extras[0]["nobox"]["negatives"],
-            "step_size": extras[0]["nobox"]["step_size"],
+            "run": str(work / variant), "wall_seconds_this_call": wall, "cpu_seconds_this_call": cpu,
+            "attack_seconds": results["timing"]["seconds"], **_attack_record(extras),
             "share_of_coordinates_at_eps": float((np.abs(np.abs(delta[present]) - args.eps) < 1e-6 * max(args.eps, 1e-12) + 1e-7).mean()),
             "l2_mean": float(metrics[variant]["l2"].mean()),
             "clean_accuracy": {c["victim"]: c["clean_accuracy"] for c in results["victims"]},
@@ -136,12 +153,22 @@ def main() -> None:
         print(f"[bench] {variant}: {wall:.0f} s; fooling " + ", ".join(f"{v} {100 * r['mean']:.1f}%" for v, r in report["fooling"][variant].items())
               + f"; delta_p {report['delta_p'][variant]['delta_p']['mean']:.4f}", file=sys.stderr)
 
-    report["random_sign_control"] = _random_control(victims, work / variants[0], args)
-    report["smi_diagnostics"] = _smi_diagnostics(variants, work)
+    control = _random_control(victims, work / variants[0], args, checkpoints)
+    report["random_sign_control"] = {v: bootstrap_mean(f, args.seed) for v, f in control.items()}
+    report["paired_fooling_over_control"] = {
+        f"{variant} - {CONTROL}": {v: bootstrap_mean(fooled[variant][v] - control[v], args.seed) for v in control} for variant in variants
+    }
+    nobox = [v for v in variants if v in NOBOX_VARIANTS]
+    report["smi_diagnostics"] = _smi_diagnostics(nobox, work)
     for high, low in ORDER_PAIRS:
         if high in fooled and low in fooled:
             report["paired_fooling"][f"{high} - {low}"] = {
                 v: bootstrap_mean(fooled[high][v] - fooled[low][v], args.seed) for v in fooled[high]
+            }
+    if SSL_ATTACKER in fooled:
+        for variant in nobox:
+            report["paired_fooling"][f"{variant} - {SSL_ATTACKER}"] = {
+                v: bootstrap_mean(fooled[variant][v] - fooled[SSL_ATTACKER][v], args.seed) for v in fooled[variant]
             }
     if "s2i" in metrics:
         for other in metrics:
@@ -149,13 +176,23 @@ def main() -> None:
                 report["paired_delta_p"][f"s2i - {other}"] = {
                     k: bootstrap_mean(metrics["s2i"][k] - metrics[other][k], args.seed) for k in ("delta_p", "delta_p_two_term")
                 }
-    report["cost"] = _cost(variants, report, work, args)
+    report["cost"] = _cost(nobox, report, work, args)
     report["claims"] = _claims(report)
+    report["load_average_end"] = list(os.getloadavg())
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     from skelrobust.io import atomic_write_json
 
     atomic_write_json(args.output, report)
     print(json.dumps(report["claims"], indent=1))
+
+
+def _attack_record(extras: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the attack recorded: the no-box encoder, negatives, step and loop time, or the SSL attacker's surrogate."""
+    if "nobox" in extras[0]:
+        first = extras[0]["nobox"]
+        return {"loop_seconds": sum(float(e["nobox"]["loop_seconds"]) for e in extras), "encoder": first["encoder"],
+                "negatives": first["negatives"], "step_size": first["step_size"]}
+    return {"surrogate": extras[0]["ssl_attacker"]}
 
 
 def _cost(variants: list[str], report: dict[str, Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -191,8 +228,8 @@ def _cost(variants: list[str], report: dict[str, Any], work: Path, args: argpars
     return out
 
 
-def _random_control(victims: list[str], run: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Fooling rate of uniform random signs at +-eps (present entries only) on the same clean samples."""
+def _random_control(victims: list[str], run: Path, args: argparse.Namespace, checkpoints: dict[str, str]) -> dict[str, np.ndarray]:
+    """Per victim and sample, whether uniform random signs at +-eps (present entries only) change the prediction."""
     from skelrobust.attack_set import predict
     from skelrobust.attack import Masks
     from skelrobust.loading import load_victim
@@ -205,10 +242,10 @@ def _random_control(victims: list[str], run: Path, args: argparse.Namespace) -> 
     idx = np.arange(len(clean))
     out = {}
     for name in victims:
-        victim = load_victim(name, dataset=args.dataset)
+        victim = load_victim(name, dataset=args.dataset, checkpoint=checkpoints.get(name))
         before = predict(victim, adv["clean"], idx, args.batch_size, torch.device("cpu"))
         after = predict(victim, noisy, idx, args.batch_size, torch.device("cpu"))
-        out[name] = bootstrap_mean((before != after).astype(float), args.seed)
+        out[name] = (before != after).astype(float)
     return out
 
 
@@ -236,7 +273,9 @@ def _claims(report: dict[str, Any]) -> dict[str, Any]:
     """The paper's qualitative claims, checked per victim on point estimates and on paired intervals."""
     claims: dict[str, Any] = {}
     for name, pair in (("first_order_ge_plain_I", "s1i - nobox-ifgsm"), ("second_order_ge_first_I", "s2i - s1i"),
-                       ("first_order_ge_plain_MI", "s1mi - nobox-mifgsm"), ("second_order_ge_first_MI", "s2mi - s1mi")):
+                       ("first_order_ge_plain_MI", "s1mi - nobox-mifgsm"), ("second_order_ge_first_MI", "s2mi - s1mi"),
+                       ("plain_nobox_ge_ssl_attacker", f"nobox-ifgsm - {SSL_ATTACKER}"), ("s2i_ge_ssl_attacker", f"s2i - {SSL_ATTACKER}"),
+                       ("s2mi_ge_ssl_attacker", f"s2mi - {SSL_ATTACKER}")):
         rows = report["paired_fooling"].get(pair)
         if rows:
             claims[name] = {v: {"difference": r["mean"], "ci95": r["ci95"],

@@ -36,6 +36,8 @@ class ThreatModel(str, enum.Enum):
     TRANSFER = "transfer"  #: a surrogate (with gradients and its training data) and the true labels; never the victim
     HARD_NO_BOX = "hard-no-box"  #: only the clean samples: no model, no labels
     QUERY = "query"  #: the victim's output through a counting oracle, and the true labels
+    #: the training split with its labels and the true labels, no model: the attack builds its own surrogate
+    OWN_SURROGATE = "own-surrogate"
 
 
 @dataclass(frozen=True)
@@ -490,6 +492,8 @@ class Attack(ABC):
             raise UnsupportedError(f"attack {self.name!r} does not support targeted mode")
         if threat is ThreatModel.HARD_NO_BOX and (model is not None or labels is not None or oracle is not None):
             raise ThreatModelError(f"attack {self.name!r} is hard no-box: it must get no model, labels or oracle")
+        if threat is ThreatModel.OWN_SURROGATE and model is not None:
+            raise ThreatModelError(f"attack {self.name!r} builds its own surrogate from the training data: it must get no model")
         if threat in (ThreatModel.WHITE_BOX, ThreatModel.TRANSFER) and model is None:
             raise ThreatModelError(f"attack {self.name!r} ({threat.value}) needs a model")
         if threat is ThreatModel.QUERY and (oracle is None or model is not None):

@@ -331,7 +331,8 @@ def _parts(name: str, head: str, importance: str, preset: str, num_classes: int,
     if cfg["pipeline"] == "frame50":
         names = lay.joint_names
         adapter: nn.Module = Frame50(
-            int(cfg["frames"]), names.index("spine_shoulder"), (names.index("shoulder_right"), names.index("shoulder_left")), 0
+            # centred on NTU's SpineShoulder, or its Kinect v1 analogue (the shoulder centre; skelrobust.graph.STGCN_CENTER)
+            int(cfg["frames"]), stgcn_center(lay), (names.index("shoulder_right"), names.index("shoulder_left")), 0
         )
     elif cfg["pipeline"] == "none":
         adapter = Identity()

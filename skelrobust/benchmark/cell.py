@@ -9,7 +9,9 @@ What a run does:
    - transfer: the ``surrogate``, or the protocol's default surrogate for the dataset (a different
      architecture from the victims), with its training split passed to :meth:`Attack.prepare`;
    - hard no-box: only the clean samples (no model, no labels);
-   - query: a counting oracle of the first victim (its softmax scores) and the labels.
+   - query: a counting oracle of the first victim (its softmax scores) and the labels;
+   - own surrogate: the training split with its labels and the labels, no model (``--surrogate`` refused);
+     the attack builds its surrogate in :meth:`Attack.prepare`, the first victim selects the attack set.
 
 3. Chooses the attack set deterministically from the seed (:mod:`skelrobust.attack_set`) with the
    attacked model (or, for no-box attacks, the surrogate / first victim).
@@ -284,7 +286,7 @@ def _generate(
             if shards[b] is not None:
                 continue
             if not prepared:
-                _prepare(attack, cfg, roles, models, dataset, device, clean, attack_set.sample_ids)
+                _prepare(attack, cfg, roles, models, dataset, device, clean, attack_set.sample_ids, progress=progress)
                 prepared = True
             x = torch.from_numpy(clean[start:stop]).to(device)
             labels = torch.from_numpy(attack_set.labels[start:stop]).to(device)
@@ -302,11 +304,13 @@ def _generate(
 
 def _prepare(
     attack: Attack, cfg: RunConfig, roles: Roles, models: dict[str, Victim], dataset: SkeletonDataset, device: torch.device,
-    clean: np.ndarray, sample_ids: list[str],
+    clean: np.ndarray, sample_ids: list[str], progress: bool = True,
 ) -> None:
     """Call the attack's one-time hook with the access its threat model grants (seeded, for reproducibility).
 
     A hard no-box attack gets the unlabelled samples of its ``manifold_split`` (:func:`unlabelled_samples`).
+    Without ``progress`` (``--quiet``) an attack's own bars (its ``progress`` option: encoder or head learning)
+    are off during the hook; the option is restored after, so the recorded configuration is unchanged.
     """
     train: Any = None
     if attack.threat is ThreatModel.HARD_NO_BOX:
@@ -318,7 +322,14 @@ def _prepare(
         train = load_dataset(cfg.dataset, "train", root=cfg.root, **cfg.dataset_options)
     model = models[roles.attacked] if roles.attacked is not None else None
     torch.manual_seed(int(cfg.seed or 0))
-    attack.prepare(model=model, train_data=train, layout=dataset.layout, device=device)
+    own_bars = getattr(attack, "progress", None)
+    if isinstance(own_bars, bool) and not progress:
+        attack.progress = False  # type: ignore[attr-defined]
+    try:
+        attack.prepare(model=model, train_data=train, layout=dataset.layout, device=device)
+    finally:
+        if isinstance(own_bars, bool):
+            attack.progress = own_bars  # type: ignore[attr-defined]
 
 
 def _evaluate(

@@ -16,7 +16,7 @@ from .. import config as protocol
 from ..attack import ATTACKS, Attack, ThreatModel
 from ..attack_options import check_attack_options
 from ..data import DATASETS, SkeletonDataset
-from ..errors import ConfigError, LayoutMismatchError, UnsupportedError
+from ..errors import ConfigError, LayoutMismatchError, ThreatModelError, UnsupportedError
 from ..query import check_max_queries
 from ..registry import is_object_spec, load_object
 from ..victim import Victim
@@ -241,6 +241,10 @@ def resolve_roles(threat: ThreatModel, cfg: RunConfig) -> Roles:
         return Roles(attacked=attacked, oracle=None, selection=attacked)
     if threat is ThreatModel.QUERY:
         return Roles(attacked=None, oracle=first, selection=first)
+    if threat is ThreatModel.OWN_SURROGATE:
+        if cfg.surrogate is not None:
+            raise ThreatModelError(f"attack {cfg.attack!r} trains its own surrogate on the training split: --surrogate {cfg.surrogate} is refused")
+        return Roles(attacked=None, oracle=None, selection=first)
     return Roles(attacked=None, oracle=None, selection=cfg.surrogate or first)
 
 

@@ -4,7 +4,9 @@ Each attack is built with few steps and checked for: shape and dtype, the budget
 (absent person, padding, joint / frame / person masks), the victim's train/eval flag, determinism under a
 seeded generator, targeted mode (or UnsupportedError), and a behavioural effect (adversarial accuracy below
 clean accuracy). Access follows each attack's threat model; attacks with ``needs_training_data`` are
-prepared on a tiny random-but-valid SkeletonDataset. Per-attack speed options go in ``FAST_OPTIONS``.
+prepared on a tiny random-but-valid SkeletonDataset. Attacks that build their own surrogate (threat model
+``own-surrogate``) get no model: their behavioural checks are judged on the surrogate they built
+(``attack.surrogate``), as a transfer attack's are judged on the surrogate it is given. Per-attack speed options go in ``FAST_OPTIONS``.
 Query attacks get a fresh :class:`~skelrobust.query.QueryOracle` of ``QUERIES`` queries per sample (their
 budget instead of ``steps``) and must refuse a norm they do not support with UnsupportedError.
 """
@@ -53,6 +55,7 @@ class _TinyEncoder(nn.Module):
 
 for _name in ("s1i", "s2i", "s1mi", "s2mi", "nobox-ifgsm", "nobox-mifgsm"):
     FAST_OPTIONS[_name] = {"encoder": _TinyEncoder(), "tvar_bandwidths": 3, "progress": False, "cache": False}
+FAST_OPTIONS["ssl-attacker"] = {"encoder": _TinyEncoder(), "head_epochs": 20, "progress": False, "cache": False}
 
 #: Options for the behavioural tests (eps 0.2, 10 steps): SMART's fixed 0.01-per-frame step is too short there;
 #: BASAR is a minimal-perturbation attack with no budget of its own, so it gets an l2 budget that holds its search.
@@ -89,6 +92,11 @@ def batch(tiny_victim: Victim, canonical_batch: tuple[torch.Tensor, torch.Tensor
     x, _ = canonical_batch
     with torch.no_grad():
         return x, tiny_victim(x).argmax(dim=1)
+
+
+def attacked_model(attack: Attack, victim: nn.Module) -> nn.Module:
+    """The model whose gradients the attack used: the surrogate it built (own-surrogate), else the one it got."""
+    return attack.surrogate if attack.threat is ThreatModel.OWN_SURROGATE else victim
 
 
 def run_attack(
@@ -160,7 +168,7 @@ class _FlagRecorder(nn.Module):
 def test_train_flag_restored_and_eval_during_attack(name, tiny_victim, batch, train_split) -> None:
     x, y = batch
     attack = build(name)
-    if attack.threat in (ThreatModel.HARD_NO_BOX, ThreatModel.QUERY):
+    if attack.threat in (ThreatModel.HARD_NO_BOX, ThreatModel.QUERY, ThreatModel.OWN_SURROGATE):
         pytest.skip("the attack receives no model")
     model = _FlagRecorder(tiny_victim).train()
     attack.prepare(model=model, train_data=train_split if attack.needs_training_data else None, layout=LAYOUT, device=x.device)
@@ -190,9 +198,10 @@ def test_targeted_mode(name, tiny_victim, batch, train_split) -> None:
             run_attack(attack, tiny_victim, x, y, train_split, target=target)
         return
     out = run_attack(attack, tiny_victim, x, y, train_split, target=target, queries=STRONG_QUERIES)
+    judge = attacked_model(attack, tiny_victim)
     with torch.no_grad():
-        before = tiny_victim(x).log_softmax(1).gather(1, target[:, None])
-        after = tiny_victim(out.adversarial).log_softmax(1).gather(1, target[:, None])
+        before = judge(x).log_softmax(1).gather(1, target[:, None])
+        after = judge(out.adversarial).log_softmax(1).gather(1, target[:, None])
     assert after.mean() > before.mean(), "targeted mode did not move towards the target"
 
 
@@ -200,6 +209,13 @@ def test_targeted_mode(name, tiny_victim, batch, train_split) -> None:
 def test_adversarial_accuracy_below_clean(name, tiny_victim, batch, train_split) -> None:
     x, y = batch  # clean accuracy is 1 by construction
     attack = build(name, **{"eps": 0.2, "steps": 10, **STRONG_OPTIONS.get(name, {})})
+    if attack.threat is ThreatModel.OWN_SURROGATE:  # its own surrogate's clean accuracy is not 1: its loss must rise
+        out = run_attack(attack, tiny_victim, x, y, train_split)
+        with torch.no_grad():
+            before = torch.nn.functional.cross_entropy(attack.surrogate(x), y)
+            after = torch.nn.functional.cross_entropy(attack.surrogate(out.adversarial), y)
+        assert after > before, f"{name}: the loss of its own surrogate did not rise ({before:.4f} -> {after:.4f})"
+        return
     for seed in range(3):  # stochastic attacks get three tries
         out = run_attack(attack, tiny_victim, x, y, train_split, seed=seed, queries=STRONG_QUERIES)
         with torch.no_grad():
@@ -207,3 +223,23 @@ def test_adversarial_accuracy_below_clean(name, tiny_victim, batch, train_split)
         if acc < 1.0:
             return
     pytest.fail(f"{name}: adversarial accuracy stayed at the clean accuracy 1.0")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if ATTACKS.get(n).threat is ThreatModel.OWN_SURROGATE])
+def test_own_surrogate_attacks_get_no_model_and_attack_their_own(name, tiny_victim, batch, train_split) -> None:
+    from skelrobust.errors import ThreatModelError
+
+    x, y = batch
+    attack = build(name)
+    with pytest.raises(ThreatModelError, match="no model"):
+        attack.prepare(model=tiny_victim, train_data=train_split, layout=LAYOUT, device=x.device)
+    attack.prepare(model=None, train_data=train_split, layout=LAYOUT, device=x.device)
+    with pytest.raises(ThreatModelError, match="no model"):
+        attack(x, y, layout=LAYOUT, model=tiny_victim)
+    calls: list[bool] = []
+    handle = attack.surrogate.register_forward_hook(lambda module, args, output: calls.append(module.training))
+    try:
+        attack(x, y, layout=LAYOUT)
+    finally:
+        handle.remove()
+    assert len(calls) >= STEPS and not any(calls)  # it differentiated through its own surrogate, in eval mode

@@ -78,3 +78,15 @@ def test_bad_user_encoder_is_one_line(tmp_path) -> None:
     torch.save({"weight": torch.zeros(2)}, bad)
     with pytest.raises(Exception, match="fits no skeletonclr preset"):
         mf.load_encoder(bad)
+
+
+def test_the_attacker_encoder_builds_on_kinect_v1_layouts() -> None:
+    """The real datasets with 20 Kinect v1 joints (UTD-MHAD, MSR Action3D) get an encoder centred on the shoulder centre."""
+    from skelrobust.layouts import get_layout
+    from skelrobust.nobox.manifold import ManifoldConfig, architecture
+
+    for layout in ("utd20", "msr20"):
+        encoder = architecture(ManifoldConfig(), layout, 1)
+        assert encoder.adapter.center == get_layout(layout).index("shoulder_center")
+        assert encoder(torch.randn(2, 3, 30, 20, 1)).shape == (2, 2)
+    assert architecture(ManifoldConfig(), "ntu25", 2).adapter.center == get_layout("ntu25").index("spine_shoulder")

@@ -57,3 +57,23 @@ def test_learned_encoder_through_the_runner_uses_the_whole_attack_set(tmp_path) 
     assert [e["encoder"]["unlabelled_samples"] for e in extras] == [12, 12]
     assert extras[0]["encoder"]["fingerprint"] == extras[1]["encoder"]["fingerprint"]  # learned once for both batches
     assert extras[0]["negatives"]["clusters"] == 6 and extras[0]["smi_order"] == 0
+
+
+def test_quiet_silences_the_encoder_learning_bar_and_keeps_the_recorded_option(tmp_path, capsys, monkeypatch) -> None:
+    from skelrobust.nobox import manifold
+
+    def run(folder: str, progress: bool) -> tuple[dict, str]:
+        monkeypatch.setattr(manifold, "_MEMORY", {})  # each run learns its encoder (no in-process cache hit)
+        cfg = RunConfig(
+            attack="nobox-ifgsm", victims=["stgcn"], dataset="synthetic", eps=0.03, steps=1, n_samples=4, batch_size=4,
+            device="cpu", attack_options={"pretrain_steps": 1, "pretrain_batch_size": 4, "cache": False, "tvar_bandwidths": 3},
+        )
+        capsys.readouterr()
+        results = run_cell(cfg, tmp_path / folder, progress=progress)
+        return results, capsys.readouterr().err
+
+    quiet, quiet_err = run("quiet", False)
+    loud, loud_err = run("loud", True)
+    assert "moco" in loud_err  # the control: the attack's own MoCo bar is on by default
+    assert "moco" not in quiet_err and quiet_err.strip() == ""
+    assert quiet["attack_config"]["progress"] is True and quiet["attack_config"] == loud["attack_config"]
