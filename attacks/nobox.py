@@ -77,10 +77,9 @@ from torch import nn
 from skelrobust.attack import Attack, AttackContext, ThreatModel, register_attack
 from skelrobust.errors import ConfigError, ThreatModelError
 from skelrobust.layouts import SkeletonLayout
-from skelrobust.registry import is_object_spec
 from skelrobust.nobox.access import MANIFOLD_SPLITS, UnlabelledSamples
 from skelrobust.nobox.loss import nobox_loss
-from skelrobust.nobox.manifold import Manifold, ManifoldConfig, learn_manifold, user_encoder
+from skelrobust.nobox.manifold import Manifold, ManifoldConfig, encoder_option, learn_manifold, user_encoder
 from skelrobust.nobox.negatives import ClusterNegatives
 from skelrobust.smi import SMIGradient
 from skelrobust.steps import budget_step, check_step_size, l1_normalise, mean_abs_normalise, relative_step
@@ -137,12 +136,7 @@ class HardNoBoxAttack(Attack):
         if discard is not None and discard < 0:
             raise ConfigError(f"{self.name}: discard must be >= 0, got {discard}")
         self.manifold_split = manifold_split
-        self.encoder = str(encoder) if isinstance(encoder, (str, Path)) else None
-        self._encoder_module = encoder if isinstance(encoder, nn.Module) else None
-        if encoder is not None and self.encoder is None and self._encoder_module is None:
-            raise ConfigError(f"{self.name}: encoder must be a checkpoint path, 'module:attr' or an nn.Module, got {type(encoder).__name__}")
-        if self.encoder is not None and not Path(self.encoder).expanduser().is_file() and not is_object_spec(self.encoder):
-            raise ConfigError(f"{self.name}: encoder checkpoint not found: {self.encoder}")
+        self.encoder, self._encoder_module = encoder_option(self.name, encoder)
         self._manifold_config = ManifoldConfig.create(steps=pretrain_steps, batch_size=pretrain_batch_size, seed=pretrain_seed)
         self.pretrain_steps = self._manifold_config.steps
         self.pretrain_batch_size = self._manifold_config.batch_size

@@ -48,9 +48,8 @@ from skelrobust.attack import Attack, AttackContext, ThreatModel, create_attack,
 from skelrobust.errors import ConfigError, ThreatModelError
 from skelrobust.layouts import SkeletonLayout
 from skelrobust.nobox.access import UnlabelledSamples
-from skelrobust.nobox.manifold import Manifold, ManifoldConfig, learn_manifold, user_encoder
+from skelrobust.nobox.manifold import Manifold, ManifoldConfig, encoder_option, learn_manifold, user_encoder
 from skelrobust.nobox.probe import LinearProbe, ProbeConfig, linear_probe
-from skelrobust.registry import is_object_spec
 
 #: The transfer-style attacks the surrogate may be attacked with.
 METHODS = ("ifgsm", "mifgsm")
@@ -88,12 +87,7 @@ class SSLAttacker(Attack):
         if decay is not None and method != "mifgsm":
             raise ConfigError(f"{self.name}: decay applies to method=mifgsm only")
         self.method = method
-        self.encoder = str(encoder) if isinstance(encoder, (str, Path)) else None
-        self._encoder_module = encoder if isinstance(encoder, nn.Module) else None
-        if encoder is not None and self.encoder is None and self._encoder_module is None:
-            raise ConfigError(f"{self.name}: encoder must be a checkpoint path, 'module:attr' or an nn.Module, got {type(encoder).__name__}")
-        if self.encoder is not None and not Path(self.encoder).expanduser().is_file() and not is_object_spec(self.encoder):
-            raise ConfigError(f"{self.name}: encoder checkpoint not found: {self.encoder}")
+        self.encoder, self._encoder_module = encoder_option(self.name, encoder)
         self._manifold_config = ManifoldConfig.create(steps=pretrain_steps, batch_size=pretrain_batch_size, seed=pretrain_seed)
         self.pretrain_steps = self._manifold_config.steps
         self.pretrain_batch_size = self._manifold_config.batch_size

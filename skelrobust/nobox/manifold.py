@@ -30,6 +30,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, SkelRobustError
 from ..io import sha256_file
 from ..paths import cache_dir
+from ..registry import is_object_spec
 from .access import UnlabelledSamples
 
 if TYPE_CHECKING:
@@ -214,6 +215,21 @@ def load_encoder(path: str | Path, *, family: str = "skeletonclr", preset: str |
         return Manifold(_frozen(encoder, device), {"source": "checkpoint", "path": str(file), "sha256": sha256_file(file),
                                                    "family": family, "preset": name})
     raise CheckpointError(f"encoder checkpoint {file} fits no {family} preset ({'; '.join(errors)})")
+
+
+def encoder_option(attack_name: str, encoder: str | Path | nn.Module | None) -> tuple[str | None, nn.Module | None]:
+    """Check an attack's ``encoder`` option: ``(spec, module)``, one of them set, or both None (learn one).
+
+    A string or path is a checkpoint file or a ``module:attr`` spec (loaded only because the user named it);
+    an ``nn.Module`` is used as given. Anything else, or a file that does not exist: one line naming the attack.
+    """
+    spec = str(encoder) if isinstance(encoder, (str, Path)) else None
+    module = encoder if isinstance(encoder, nn.Module) else None
+    if encoder is not None and spec is None and module is None:
+        raise ConfigError(f"{attack_name}: encoder must be a checkpoint path, 'module:attr' or an nn.Module, got {type(encoder).__name__}")
+    if spec is not None and not Path(spec).expanduser().is_file() and not is_object_spec(spec):
+        raise ConfigError(f"{attack_name}: encoder checkpoint not found: {spec}")
+    return spec, module
 
 
 def user_encoder(spec: str, *, layout: str = "ntu25", num_persons: int | None = None, device: torch.device | str = "cpu") -> Manifold:
