@@ -6,26 +6,11 @@ import json
 
 from skelrobust.benchmark.cell_config import RunConfig
 from skelrobust.benchmark.cell import run_cell
-
-ENCODER_CODE = """
-import torch
-from torch import nn
-
-
-class FrameEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.frame = nn.Linear(150, 16)
-
-    def forward(self, x):
-        n, c, t, v, m = x.shape
-        return torch.tanh(self.frame(x.permute(0, 2, 1, 3, 4).reshape(n, t, c * v * m))).mean(1)
-"""
+from user_encoder_source import FRAME_ENCODER_SOURCE
 
 
 def test_hard_no_box_run_end_to_end(tmp_path) -> None:
-    (tmp_path / "my_encoder.py").write_text(ENCODER_CODE)
+    (tmp_path / "my_encoder.py").write_text(FRAME_ENCODER_SOURCE)
     spec = f"{tmp_path / 'my_encoder.py'}:FrameEncoder"  # user code, as --option encoder=FILE.py:ATTR passes it
     cfg = RunConfig(
         attack="s2mi", victims=["stgcn"], dataset="synthetic", eps=0.05, steps=3, n_samples=8, batch_size=4, device="cpu",

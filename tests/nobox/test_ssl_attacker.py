@@ -11,22 +11,7 @@ from skelrobust.benchmark.cell import run_cell
 from skelrobust.benchmark.cell_config import RunConfig
 from skelrobust.errors import ConfigError, ThreatModelError
 from skelrobust.nobox.probe import ProbeConfig, linear_probe, train_head
-
-ENCODER_CODE = """
-import torch
-from torch import nn
-
-
-class FrameEncoder(nn.Module):
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.frame = nn.Linear(150, 16)
-
-    def forward(self, x):
-        n, c, t, v, m = x.shape
-        return torch.tanh(self.frame(x.permute(0, 2, 1, 3, 4).reshape(n, t, c * v * m))).mean(1)
-"""
+from user_encoder_source import FRAME_ENCODER_SOURCE
 
 
 class _Mean(nn.Module):
@@ -67,7 +52,7 @@ def test_head_is_cached_by_encoder_data_and_labels(tmp_path, monkeypatch) -> Non
 
 
 def test_runner_gives_the_training_split_and_no_model(tmp_path) -> None:
-    (tmp_path / "enc.py").write_text(ENCODER_CODE)
+    (tmp_path / "enc.py").write_text(FRAME_ENCODER_SOURCE)
     spec = f"{tmp_path / 'enc.py'}:FrameEncoder"
     cfg = RunConfig(
         attack="ssl-attacker", victims=["stgcn"], dataset="synthetic", eps=0.05, steps=2, n_samples=4, batch_size=4, device="cpu",
