@@ -15,12 +15,12 @@ for every other victim of the same layout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
 
-from .errors import LayoutMismatchError
+from .errors import ConfigError, LayoutMismatchError
 from .layouts import SkeletonLayout, get_layout
 from .registry import Registry
 
@@ -166,6 +166,22 @@ class VictimFamily:
 
 
 VICTIMS: Registry[VictimFamily] = Registry("victim", builtin_package="skelrobust.victims", entry_point_group="skelrobust.victims")
+
+
+def preset_config(family: str, presets: dict[str, dict[str, Any]], preset: str, config: dict[str, Any],
+                  extra_options: Iterable[str] = ()) -> dict[str, Any]:
+    """A family's configuration: ``presets[preset]`` with the ``config`` overrides applied.
+
+    The overrides may name the preset's keys and ``extra_options``; an unknown preset or option is one line
+    naming the family and what it accepts (nothing is silently ignored).
+    """
+    if preset not in presets:
+        raise ConfigError(f"{family}: unknown preset {preset!r}; expected one of {sorted(presets)}")
+    allowed = set(presets[preset]) | set(extra_options)
+    unknown = set(config) - allowed
+    if unknown:
+        raise ConfigError(f"{family}: unknown option(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
+    return {**presets[preset], **config}
 
 
 def register_victim(family: VictimFamily) -> VictimFamily:

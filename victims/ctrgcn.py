@@ -36,7 +36,7 @@ from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import ConfigError
 from skelrobust.graph import ctrgcn_adjacency, inward_edges
 from skelrobust.layouts import get_layout
-from skelrobust.victim import Victim, VictimFamily, register_victim
+from skelrobust.victim import Victim, VictimFamily, preset_config, register_victim
 
 PAPER = (
     "Chen, Zhang, Yuan, Li, Deng, Hu. Channel-wise Topology Refinement Graph Convolution for "
@@ -299,14 +299,9 @@ def build(
             ``ucla``, by default ``ucla`` for ``kinect20`` and ``ntu`` otherwise; ``window``: frames fed to the
             network, 64 for ``ntu`` and 52 for ``ucla`` by default; ``p``: kept fraction of the valid frames, ``ntu``).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"ctrgcn: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    unknown = set(config) - set(PRESETS[preset])
-    if unknown:
-        raise ConfigError(f"ctrgcn: unknown option(s) {sorted(unknown)}; expected some of {sorted(PRESETS[preset])}")
+    cfg = preset_config("ctrgcn", PRESETS, preset, config)
     if num_persons is None or num_persons < 1:
         raise ConfigError(f"ctrgcn: num_persons must be a positive integer (data_bn is per person), got {num_persons!r}")
-    cfg = {**PRESETS[preset], **config}
     lay = get_layout(layout)
     a = torch.from_numpy(ctrgcn_adjacency(lay.num_joints, inward_edges(lay)))
     network = Model(

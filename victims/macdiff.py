@@ -43,7 +43,7 @@ from skelrobust.adapters import CenterCropResize
 from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import CheckpointError, ConfigError, LayoutMismatchError
 from skelrobust.layouts import get_layout
-from skelrobust.victim import Identity, Victim, VictimFamily, register_victim
+from skelrobust.victim import Identity, Victim, VictimFamily, preset_config, register_victim
 
 PAPER = (
     "Wu, Lin, Zhang, Ma, Liu. MacDiff: Unified Skeleton Modeling with Masked Conditional Diffusion. ECCV 2024."
@@ -233,12 +233,7 @@ def build(preset: str = "full", num_classes: int = 60, layout: str = "ntu25", nu
             ``frames / t_patch`` rows), ``t_patch``, ``dropout`` (head, training only), ``p`` (kept fraction
             of the valid frames), ``pipeline``: ``ntu`` (official) or ``none`` (tensors already preprocessed).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"macdiff: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    unknown = set(config) - set(PRESETS[preset])
-    if unknown:
-        raise ConfigError(f"macdiff: unknown option(s) {sorted(unknown)}; expected some of {sorted(PRESETS[preset])}")
-    cfg = {**PRESETS[preset], **config}
+    cfg = preset_config("macdiff", PRESETS, preset, config)
     lay = get_layout(layout)
     network = Transformer(
         num_classes, lay.num_joints, int(cfg["dim"]), int(cfg["depth"]), int(cfg["heads"]), float(cfg["mlp_ratio"]),

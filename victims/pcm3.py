@@ -40,7 +40,7 @@ from skelrobust.adapters import AGCNCropResize
 from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import CheckpointError, ConfigError
 from skelrobust.layouts import get_layout
-from skelrobust.victim import Victim, VictimFamily, register_victim
+from skelrobust.victim import Victim, VictimFamily, preset_config, register_victim
 
 PAPER = (
     "Zhang, Lin, Liu. Prompted Contrast with Masked Motion Modeling: Towards Versatile 3D Action Representation "
@@ -207,14 +207,9 @@ def build(preset: str = "full", num_classes: int = 60, layout: str = "ntu25", nu
         **config: ``hidden``, ``layers``; ``window`` (frames fed to the GRU), ``p`` (kept fraction of the valid
             frames); ``pipeline``: ``agcn`` (official) or ``none`` (tensors already preprocessed).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"pcm3: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    unknown = set(config) - set(PRESETS[preset])
-    if unknown:
-        raise ConfigError(f"pcm3: unknown option(s) {sorted(unknown)}; expected some of {sorted(PRESETS[preset])}")
+    cfg = preset_config("pcm3", PRESETS, preset, config)
     if num_persons is None or num_persons < 1:
         raise ConfigError(f"pcm3: num_persons must be a positive integer (the GRU input is V*3*M features), got {num_persons!r}")
-    cfg = {**PRESETS[preset], **config}
     lay = get_layout(layout)
     encoder = BIGRU(lay.num_joints * 3 * num_persons, int(cfg["hidden"]), int(cfg["layers"]), num_classes)
     if cfg["pipeline"] == "agcn":

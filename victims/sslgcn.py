@@ -55,7 +55,7 @@ from skelrobust.errors import CheckpointError, ConfigError
 from skelrobust.graph import inward_edges, stgcn_adjacency, stgcn_center
 from skelrobust.layouts import get_layout
 from skelrobust.ssl_input import Frame50
-from skelrobust.victim import Identity, Victim, VictimFamily, register_victim
+from skelrobust.victim import Identity, Victim, VictimFamily, preset_config, register_victim
 from skelrobust.victims.stgcn import st_gcn
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -312,13 +312,7 @@ def _fit_heads_and_graph(out: dict[str, torch.Tensor], encoders: Sequence[str], 
 def _parts(name: str, head: str, importance: str, preset: str, num_classes: int, layout: str, config: dict[str, Any],
            extra_options: Sequence[str] = ()) -> tuple[Callable[[], Model], nn.Module, dict[str, Any]]:
     """``(encoder factory, adapter, recorded config)`` of a ``preset`` with ``config`` overrides."""
-    if preset not in PRESETS:
-        raise ConfigError(f"{name}: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    allowed = set(PRESETS[preset]) | set(extra_options)
-    unknown = set(config) - allowed
-    if unknown:
-        raise ConfigError(f"{name}: unknown option(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
-    cfg = {**PRESETS[preset], **config}
+    cfg = preset_config(name, PRESETS, preset, config, extra_options)
     lay = get_layout(layout)
     a = torch.from_numpy(stgcn_adjacency(lay.num_joints, inward_edges(lay), stgcn_center(lay)))
 

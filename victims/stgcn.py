@@ -43,7 +43,7 @@ from skelrobust.checkpoints import add_missing_bn_counters
 from skelrobust.errors import CheckpointError, ConfigError, LayoutMismatchError
 from skelrobust.graph import inward_edges, stgcn_adjacency, stgcn_center
 from skelrobust.layouts import SkeletonLayout, get_layout
-from skelrobust.victim import Identity, Victim, VictimFamily, register_victim
+from skelrobust.victim import Identity, Victim, VictimFamily, preset_config, register_victim
 
 PAPER = "Yan, Xiong, Lin. Spatial Temporal Graph Convolutional Networks for Skeleton-Based Action Recognition. AAAI 2018."
 
@@ -202,12 +202,7 @@ def build(
             ``strategy``, ``frames``: input frames after zero-padding/cropping, ``None`` keeps T; ``pipeline``:
             ``official``, ``pyskl`` or ``auto``).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"stgcn: unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
-    unknown = set(config) - set(PRESETS[preset])
-    if unknown:
-        raise ConfigError(f"stgcn: unknown option(s) {sorted(unknown)}; expected some of {sorted(PRESETS[preset])}")
-    cfg = {**PRESETS[preset], **config}
+    cfg = preset_config("stgcn", PRESETS, preset, config)
     lay = get_layout(layout)
     a = stgcn_adjacency(lay.num_joints, inward_edges(lay), stgcn_center(lay), strategy=cfg["strategy"])
     network = Model(
