@@ -18,13 +18,14 @@ from .main import dataset_option, dataset_options, echo_json, main
 @click.option("--n-samples", default=100, show_default=True, type=click.IntRange(min=1), help="Test samples certified (first of a permutation seeded by --seed).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Noisy copies per forward pass (small is fastest on a CPU; larger on a GPU).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes that share the samples, one thread each (e.g. 2 on a 2-core machine); certificates do not change.")
 @click.option("--root", default=None, type=click.Path(), help="Dataset folder or file, for datasets that need one.")
 @dataset_option
 @click.option("--output", "-o", default=None, type=click.Path(file_okay=False), help="Folder for certify.json and certified_accuracy.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def certify_command(
     victim: str, dataset: str, sigma: float, checkpoint: str | None, n0: int, n: int, alpha: float, n_samples: int, seed: int,
-    batch_size: int, root: str | None, dataset_option_texts: tuple[str, ...], output: str | None, as_json: bool,
+    batch_size: int, workers: int, root: str | None, dataset_option_texts: tuple[str, ...], output: str | None, as_json: bool,
 ) -> None:
     """Certify test samples with CERTIFY (n0 selection copies, n estimation copies, Clopper-Pearson bound).
 
@@ -33,7 +34,7 @@ def certify_command(
 
     \b
     Example:
-      skelrobust certify --victim stgcn --dataset synthetic --sigma 0.02 --n-samples 100 --n 1000 -o runs/certify
+      skelrobust certify --victim stgcn --dataset synthetic --sigma 0.02 --n-samples 100 --n 1000 --workers 2 -o runs/certify
     """
     from ..certification import certify_dataset, format_certificate_table, write_certification
     from ..smoothing import check_sigma
@@ -41,7 +42,7 @@ def certify_command(
     check_sigma(sigma, "certify")
     result = certify_dataset(
         victim, dataset, sigma, checkpoint=checkpoint, n0=n0, n=n, alpha=alpha, n_samples=n_samples, seed=seed,
-        batch_size=batch_size, root=root, dataset_options=dataset_options(dataset_option_texts),
+        batch_size=batch_size, workers=workers, root=root, dataset_options=dataset_options(dataset_option_texts),
     )
     if output is not None:
         write_certification(result, output)

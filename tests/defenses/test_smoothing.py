@@ -143,3 +143,21 @@ def test_certify_refuses_a_non_positive_sigma_with_one_line(sigma: str, tmp_path
     result = CliRunner().invoke(main, ["certify", "--victim", "stgcn", "--dataset", "synthetic", "--sigma", sigma, "-o", str(out)])
     assert result.exit_code == 1 and "--sigma must be a positive" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_certify_gives_the_same_certificates_when_the_samples_are_shared_over_worker_processes() -> None:
+    from skelrobust.certification import certify_dataset
+
+    options = dict(n0=4, n=24, alpha=0.01, n_samples=3, seed=5)
+    alone = certify_dataset("stgcn", "synthetic", 0.02, **options)
+    shared = certify_dataset("stgcn", "synthetic", 0.02, workers=2, **options)
+    assert shared["workers"] == 2 and alone["workers"] == 1
+    assert shared["samples"] == alone["samples"] and shared["curve"] == alone["curve"]
+    assert shared["cpu_seconds"] > 0
+
+
+def test_certify_refuses_a_worker_count_below_one() -> None:
+    from skelrobust.certification import certify_dataset
+
+    with pytest.raises(ConfigError, match="--workers must be an integer >= 1, got 0"):
+        certify_dataset("stgcn", "synthetic", 0.02, n_samples=1, workers=0)
