@@ -39,18 +39,14 @@ def certify_dataset(
     process on one thread: the small forward passes that are fastest on a CPU do not spread over cores, and
     processes do (about ``workers`` times faster on idle cores).
     """
-    from .data import load_dataset
-    from .loading import load_victim
-
     sigma = check_sigma(sigma, "certify")
     if not 0 < alpha < 1:
         raise ConfigError(f"certify: --alpha must be in (0, 1), got {alpha}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigError(f"certify: --workers must be an integer >= 1, got {workers!r}")
-    model = load_victim(victim, checkpoint=checkpoint, dataset=dataset, root=root, device=device).eval()
-    test = load_dataset(dataset, "test", root=root, **(dataset_options or {}))
-    rows = np.sort(np.random.default_rng(seed).permutation(len(test))[:n_samples])
     job = _Job(victim, dataset, sigma, checkpoint, n0, n, alpha, seed, batch_size, root, dict(dataset_options or {}), device)
+    model, test = _load(job)
+    rows = np.sort(np.random.default_rng(seed).permutation(len(test))[:n_samples])
     started, cpu_started = time.perf_counter(), time.process_time()
     shares = [share for share in np.array_split(rows, min(workers, len(rows))) if len(share)]
     worker_cpu = 0.0
@@ -103,6 +99,15 @@ class _Job:
     device: str
 
 
+def _load(job: _Job) -> tuple[Any, Any]:
+    """The base classifier (eval mode) and the test split of ``job``."""
+    from .data import load_dataset
+    from .loading import load_victim
+
+    model = load_victim(job.victim, checkpoint=job.checkpoint, dataset=job.dataset, root=job.root, device=job.device).eval()
+    return model, load_dataset(job.dataset, "test", root=job.root, **job.dataset_options)
+
+
 def _certify_rows(job: _Job, rows: np.ndarray, model: Any, test: Any) -> Certificate:
     """CERTIFY the test ``rows``, :data:`SAMPLE_GROUP` samples at a time."""
     smoothed = SmoothedClassifier(model, model.num_classes, job.sigma, job.batch_size)
@@ -121,13 +126,9 @@ def _concatenate(parts: list[Certificate]) -> Certificate:
 
 def _certify_share(job: _Job, rows: np.ndarray) -> tuple[Certificate, float]:
     """One worker process: rebuild the model and data, certify ``rows`` on one thread; certificate and CPU seconds."""
-    from .data import load_dataset
-    from .loading import load_victim
-
     torch.set_num_threads(1)
     cpu_started = time.process_time()
-    model = load_victim(job.victim, checkpoint=job.checkpoint, dataset=job.dataset, root=job.root, device=job.device).eval()
-    test = load_dataset(job.dataset, "test", root=job.root, **job.dataset_options)
+    model, test = _load(job)
     return _certify_rows(job, rows, model, test), time.process_time() - cpu_started
 
 
