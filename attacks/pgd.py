@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -54,16 +54,21 @@ class PGD(Attack):
     threat = ThreatModel.WHITE_BOX
     supports_targeted = True
     compat_modes = ("robustbenchhar",)
+    #: The default step ``alpha`` is ``step_multiple * eps / steps``.
+    step_multiple: ClassVar[float] = 2.5
+    #: Where the iterate starts when ``random_start`` is not given.
+    starts_at_random: ClassVar[bool] = True
 
     def __init__(
-        self, *, step_size: float | None = None, random_start: bool = True, step_rule: str | None = None, **kwargs: Any
+        self, *, step_size: float | None = None, random_start: bool | None = None, step_rule: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if step_rule is not None and self.compat is not None:
-            raise ConfigError(f"pgd: step_rule does not apply with compat={self.compat!r} (it has its own update)")
+            raise ConfigError(f"{self.name}: step_rule does not apply with compat={self.compat!r} (it has its own update)")
         self._rule = make_step_rule(
-            "pgd", self.budget, step_rule=step_rule, step_size=step_size, random_start=random_start,
-            default_rel=2.5 / self.steps, default_random_start=True,
+            self.name, self.budget, step_rule=step_rule, step_size=step_size, random_start=random_start,
+            default_rel=self.step_multiple / self.steps, default_random_start=self.starts_at_random,
         )
         self.step_size = step_size
         self.random_start = self._rule.random_start
