@@ -19,8 +19,9 @@ interfere with its minimal-perturbation search) and reports its success, the l2 
 acceleration deviations of its adversarial examples (BASAR's metrics, from :func:`skelrobust.metrics.imperceptibility`),
 and how many of them fall inside the protocol budget.
 
-Part ``summary`` recomputes the ``curves`` figures from the finished batches in ``--work`` without running
-anything (for a bench that was cut short; ``n_samples`` then says how many finished).
+Part ``summary`` recomputes the ``curves`` figures from the finished runs (or batches) in ``--work`` without
+running anything: for cells run by separate processes, whose paired comparison needs them together, and for a
+bench that was cut short (``n_samples`` then says how many finished).
 
 Part ``overhead`` times BO's own work per round (the choice of the training set, a warm-started GP fit and
 the qLogEI acquisition of q = 8 candidates) for subspace dimensions ``--dims`` (45, 90, 100), one GP or a batch
@@ -51,6 +52,8 @@ import numpy as np
 
 BOOT = 2000
 BUDGETS = (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 5000)
+#: The imperceptibility figures the summary reports per cell (median over the attacked samples).
+IMPERCEPTIBILITY = ("linf", "l2", "bone_length_rel_error", "acceleration_deviation")
 
 
 def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[float] | None:
@@ -124,7 +127,7 @@ def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "attack_seconds": results["timing"]["seconds"],
                 "cpu_seconds": results["bench_cpu_seconds"],
                 "cell_wall_seconds": time.perf_counter() - t0,
-                "imperceptibility_mean": {k: results["imperceptibility"].get(k) for k in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation")},
+                "imperceptibility_mean": {k: results["imperceptibility"].get(k) for k in IMPERCEPTIBILITY},
             }
             if attack == "bo":
                 rounds = sum(e.get("rounds", 0) for e in extras)
@@ -156,10 +159,34 @@ def paired(bo: np.ndarray, other: np.ndarray, budgets: list[int]) -> dict[str, A
     return out
 
 
-def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    """Success against queries from the runner folders' finished shards (no attack is run).
+def finished_parts(folder: Path) -> list[dict[str, Any]]:
+    """What a runner folder finished: its batch shards while the run is under way, else the finished run's samples.
 
-    For a bench cut short: every finished batch of every (attack, victim) folder counts; the paired
+    Each part holds ``first`` (the first fooling query per sample, 0 when none), ``queries`` per sample,
+    ``seconds`` of attack time and the attack's ``extras``; a finished run is one part.
+    """
+    shards = sorted((folder / "shards").glob("batch_*.npz")) if (folder / "shards").is_dir() else []
+    parts = []
+    for path in shards:
+        with np.load(path, allow_pickle=False) as z:
+            parts.append({"first": z["first_success_query"], "queries": z["queries"], "seconds": float(z["seconds"]),
+                          "extras": json.loads(str(z["extras"]))})
+    if parts or not (folder / "results.json").exists():
+        return parts
+    results = json.loads((folder / "results.json").read_text())
+    records = [json.loads(line) for line in (folder / "samples.jsonl").read_text().splitlines()]
+    extras = results["attack_extras"]
+    summed = {k: sum(e.get(k, 0) for e in extras) for k in ("rounds", "gp_fit_seconds", "acquisition_seconds")}
+    return [{"first": np.array([r["first_success_query"] for r in records]), "queries": np.array([r["queries"] for r in records]),
+             "seconds": float(results["timing"]["seconds"]), "extras": {**summed, "subspace_dim": extras[0].get("subspace_dim")},
+             "imperceptibility_median": {k: results["imperceptibility_median"].get(k) for k in IMPERCEPTIBILITY}}]
+
+
+def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Success against queries from the runner folders' finished runs or shards (no attack is run).
+
+    For cells run by separate processes (the paired comparison needs them together) or a bench cut short:
+    every finished batch of every (attack, victim) folder counts; the paired
     comparison uses the samples finished by both attacks (batches are in attack-set order, and the attack
     set is the same for every attack of one victim).
     """
@@ -169,12 +196,7 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
         for attack in args.attacks:
             budgets = budgets_up_to(queries_of(attack, args))
             folder = Path(args.work) / f"{attack}-{victim}-linf{float(args.eps)}-q{queries_of(attack, args)}-n{args.n_samples}"
-            shards = sorted((folder / "shards").glob("batch_*.npz")) if (folder / "shards").is_dir() else []
-            parts = []
-            for path in shards:
-                with np.load(path, allow_pickle=False) as z:
-                    parts.append({"first": z["first_success_query"], "queries": z["queries"], "seconds": float(z["seconds"]),
-                                  "extras": json.loads(str(z["extras"]))})
+            parts = finished_parts(folder)
             if not parts:
                 continue
             first = np.concatenate([p["first"] for p in parts]).astype(np.int64)
@@ -192,6 +214,8 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 "queries_mean": float(np.concatenate([p["queries"] for p in parts]).mean()),
                 "attack_seconds": sum(p["seconds"] for p in parts),
             }
+            if len(parts) == 1 and "imperceptibility_median" in parts[0]:
+                cell["imperceptibility_median"] = parts[0]["imperceptibility_median"]
             if attack == "bo":
                 rounds = sum(p["extras"].get("rounds", 0) for p in parts)
                 spent = sum(p["extras"].get("gp_fit_seconds", 0) + p["extras"].get("acquisition_seconds", 0) for p in parts)
@@ -210,6 +234,12 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
             k = min(bo.size, other.size)
             common = budgets_up_to(min(queries_of("bo", args), queries_of(attack, args)))
             out.setdefault("paired_bo_minus", {})[f"{attack}/{victim}"] = {"n_samples": int(k), **paired(bo[:k], other[:k], common)}
+            beyond = (bo[:k] == 0) & (other[:k] > 0)
+            out.setdefault("fooled_where_bo_failed", {})[f"{attack}/{victim}"] = {
+                "bo_failed": int((bo[:k] == 0).sum()), "fooled_by_this_attack": int(beyond.sum()),
+                "queries_median": float(np.median(other[:k][beyond])) if beyond.any() else None,
+                "bo_fooled_this_attack_failed": int(((bo[:k] > 0) & (other[:k] == 0)).sum()),
+            }
     if args.basar_queries:
         out["basar"] = {victim: basar_from_shards(args, victim) for victim in args.victims}
     save(args, out)
@@ -223,7 +253,7 @@ def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[st
     metrics = {k: v.numpy() for k, v in imperceptibility(clean, adversarial, load_dataset("synthetic", "test").layout).items()}
     fooled = first > 0
     summary = {}
-    for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
+    for key in (*IMPERCEPTIBILITY, "mean_joint_displacement"):
         v = metrics[key][fooled]
         summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
                         "ci95_mean": interval(v)}
@@ -262,40 +292,30 @@ def basar_from_shards(args: argparse.Namespace, victim: str) -> dict[str, Any]:
 def basar(args: argparse.Namespace, out: dict[str, Any]) -> None:
     import torch
 
-    from skelrobust.data import load_dataset
-    from skelrobust.metrics import imperceptibility
-
-    layout = load_dataset("synthetic", "test").layout
     cells = out.setdefault("basar", {})
     for victim in args.victims:
         results, records = run_cell("basar", victim, args, eps=args.basar_l2, norm="l2", attack_options={"stop_inside_budget": False})
         run_dir = Path(args.work) / f"basar-{victim}-l2{float(args.basar_l2)}-q{queries_of('basar', args)}-n{args.n_samples}"
         with np.load(run_dir / "adversarial.npz") as z:
             clean, adv = torch.from_numpy(z["clean"]), torch.from_numpy(z["adversarial"])
-        metrics = {k: v.numpy() for k, v in imperceptibility(clean, adv, layout).items()}
         first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
-        fooled = first > 0
-        summary = {}
-        for key in ("l2", "linf", "bone_length_rel_error", "acceleration_deviation", "mean_joint_displacement"):
-            v = metrics[key][fooled]
-            summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
-                            "ci95_mean": interval(v)}
+        cell = basar_deviations(clean, adv, first)
+        linf = np.asarray(cell.pop("fooled_inside_linf_budget"))
         cells[victim] = {
             "n_samples": int(first.size),
             "l2_budget_given": args.basar_l2,
-            "success_rate": float(fooled.mean()),
-            "success_rate_ci95": interval(fooled.astype(float)),
+            **cell,
             "returned_success_rate": results["white_box_success_rate"],
-            "returned_inside_protocol_linf_budget": float((fooled & (metrics["linf"] <= args.eps + 1e-6)).mean()),
+            "returned_inside_protocol_linf_budget": float((linf <= args.eps + 1e-6).sum() / max(first.size, 1)),
             "protocol_linf_budget": args.eps,
             "queries_mean": results["query"]["queries_mean"],
-            "deviations_of_successful": summary,
             "extras": results["attack_extras"],
             "attack_seconds": results["timing"]["seconds"],
             "cpu_seconds": results["bench_cpu_seconds"],
         }
         save(args, out)
-        print(f"[bench] basar on {victim}: success {fooled.mean():.3f}, l2 median {summary['l2']['median']}", flush=True)
+        print(f"[bench] basar on {victim}: success {cells[victim]['success_rate']:.3f}, "
+              f"l2 median {cells[victim]['deviations_of_successful']['l2']['median']}", flush=True)
 
 
 def overhead(args: argparse.Namespace, out: dict[str, Any]) -> None:
