@@ -76,6 +76,23 @@ def budgets_up_to(queries: int) -> list[int]:
     return [b for b in BUDGETS if b <= queries]
 
 
+def success_figures(first: np.ndarray, budgets: list[int]) -> dict[str, Any]:
+    """Success within each query count and the queries of the successful samples, with 95 % intervals.
+
+    ``first``: each sample's first fooling query (0 when it was never fooled).
+    """
+    ok = first[first > 0]
+    return {
+        "success_at": {
+            str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
+            for b in budgets
+        },
+        "queries_to_success_median": float(np.median(ok)) if ok.size else None,
+        "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
+        "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+    }
+
+
 def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run (or resume, or load) one runner folder; this process's CPU seconds spent on it accumulate in the folder."""
     from skelrobust.benchmark.cell_config import RunConfig
@@ -109,18 +126,11 @@ def curves(args: argparse.Namespace, out: dict[str, Any]) -> None:
             budgets = budgets_up_to(queries_of(attack, args))
             first = np.array([r["first_success_query"] for r in records], dtype=np.int64)
             firsts[(attack, victim)] = first
-            ok = first[first > 0]
             extras = results["attack_extras"]
             cell: dict[str, Any] = {
                 "n_samples": int(first.size),
                 "max_queries": queries_of(attack, args),
-                "success_at": {
-                    str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
-                    for b in budgets
-                },
-                "queries_to_success_median": float(np.median(ok)) if ok.size else None,
-                "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
-                "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+                **success_figures(first, budgets),
                 "returned_success_rate": results["white_box_success_rate"],
                 "queries_mean": results["query"]["queries_mean"],
                 "queries_total": int(results["query"]["queries_mean"] * first.size),
@@ -201,16 +211,9 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
                 continue
             first = np.concatenate([p["first"] for p in parts]).astype(np.int64)
             firsts[(attack, victim)] = first
-            ok = first[first > 0]
             cell: dict[str, Any] = {
                 "n_samples": int(first.size),
-                "success_at": {
-                    str(b): {"rate": float(((first > 0) & (first <= b)).mean()), "ci95": interval(((first > 0) & (first <= b)).astype(float))}
-                    for b in budgets
-                },
-                "queries_to_success_median": float(np.median(ok)) if ok.size else None,
-                "queries_to_success_median_ci95": interval(ok, np.median) if ok.size else None,
-                "queries_to_success_mean": float(ok.mean()) if ok.size else None,
+                **success_figures(first, budgets),
                 "queries_mean": float(np.concatenate([p["queries"] for p in parts]).mean()),
                 "attack_seconds": sum(p["seconds"] for p in parts),
             }
