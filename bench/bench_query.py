@@ -21,7 +21,9 @@ and how many of them fall inside the protocol budget.
 
 Part ``summary`` recomputes the ``curves`` figures from the finished runs (or batches) in ``--work`` without
 running anything: for cells run by separate processes, whose paired comparison needs them together, and for a
-bench that was cut short (``n_samples`` then says how many finished).
+bench that was cut short (``n_samples`` then says how many finished). With ``--ceiling-restarts`` it also runs a
+white-box sign-gradient attack inside BO's subspace on the same samples: roughly the most any search of that
+subspace can fool at this budget, which tells a plateau of BO's optimiser from one of its subspace.
 
 Part ``overhead`` times BO's own work per round (the choice of the training set, a warm-started GP fit and
 the qLogEI acquisition of q = 8 candidates) for subspace dimensions ``--dims`` (45, 90, 100), one GP or a batch
@@ -192,6 +194,69 @@ def finished_parts(folder: Path) -> list[dict[str, Any]]:
              "imperceptibility_median": {k: results["imperceptibility_median"].get(k) for k in IMPERCEPTIBILITY}}]
 
 
+def subspace_ceiling(args: argparse.Namespace, victim: str) -> dict[str, Any]:
+    """What a white-box attack reaches inside BO's subspace, on the samples of the victim's ``bo`` runner folder.
+
+    Sign-gradient ascent on the subspace point ``z`` in ``[-1, 1]^d`` (BO's decoder, budget and margin; the
+    victim's own gradient, which no query attack has), ``--ceiling-restarts`` random starts of
+    ``--ceiling-steps`` steps each, step 0.1. A sample this fools can be fooled from the subspace; one it
+    cannot is a sample BO could only reach by luck of a better optimiser than gradient ascent, so the rate
+    bounds, approximately, what any search of this subspace achieves at this budget.
+    """
+    import torch
+
+    from skelrobust.attack import Attack, AttackContext, ThreatModel
+    from skelrobust.data import load_dataset
+    from skelrobust.loading import load_victim
+    from skelrobust.query_attack import margin
+    from skelrobust.subspace import MotionSubspace
+
+    class SubspaceGradient(Attack):
+        threat = ThreatModel.WHITE_BOX
+        name = "subspace-gradient"
+
+        def run(self, ctx: AttackContext) -> torch.Tensor:
+            space = MotionSubspace(ctx)
+            n = ctx.x.shape[0]
+            owners = torch.arange(n)
+            best, fooled = ctx.x.clone(), torch.zeros(n, dtype=torch.bool)
+            for _ in range(args.ceiling_restarts):
+                z = torch.rand(n, space.dim, generator=ctx.generator, dtype=ctx.x.dtype) * 2 - 1
+                for _ in range(args.ceiling_steps):
+                    z.requires_grad_(True)
+                    x_adv = space.decode(z, owners)
+                    value = margin(torch.softmax(ctx.model(x_adv), dim=1), ctx, owners)
+                    hit = (value > 0).detach() & ~fooled
+                    best[hit], fooled = x_adv.detach()[hit], fooled | hit
+                    (grad,) = torch.autograd.grad(value.sum(), z)
+                    z = (z.detach() + 0.1 * grad.sign()).clamp(-1, 1)
+            return best
+
+    folder = Path(args.work) / f"bo-{victim}-linf{float(args.eps)}-q{queries_of('bo', args)}-n{args.n_samples}"
+    attack_set = json.loads((folder / "attack_set.json").read_text())
+    data = load_dataset("synthetic", "test")
+    model = load_victim(victim, dataset="synthetic", device="cpu", num_persons=int(data.data.shape[4]))
+    x = torch.from_numpy(np.ascontiguousarray(data.data[attack_set["indices"]])).float()
+    y = torch.as_tensor(attack_set["labels"])
+    t0 = time.process_time()
+    fooled = []
+    for start in range(0, x.shape[0], args.batch_size):
+        rows = slice(start, start + args.batch_size)
+        out = SubspaceGradient(eps=args.eps)(x[rows], y[rows], layout=data.layout, model=model,
+                                             generator=torch.Generator().manual_seed(args.seed + start))
+        with torch.no_grad():
+            fooled.append(model(out.adversarial).argmax(dim=1) != y[rows])
+    hit = torch.cat(fooled).numpy()
+    bo = np.array([json.loads(line)["first_success_query"] for line in (folder / "samples.jsonl").read_text().splitlines()])
+    return {
+        "n_samples": int(hit.size), "restarts": args.ceiling_restarts, "steps": args.ceiling_steps,
+        "success_rate": float(hit.mean()), "ci95": interval(hit.astype(float)),
+        "bo_success_rate": float((bo > 0).mean()),
+        "fooled_here_not_by_bo": int((hit & (bo == 0)).sum()), "fooled_by_bo_not_here": int((~hit & (bo > 0)).sum()),
+        "cpu_seconds": time.process_time() - t0,
+    }
+
+
 def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
     """Success against queries from the runner folders' finished runs or shards (no attack is run).
 
@@ -245,6 +310,8 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
             }
     if args.basar_queries:
         out["basar"] = {victim: basar_from_shards(args, victim) for victim in args.victims}
+    if args.ceiling_restarts:
+        out["subspace_white_box_ceiling"] = {victim: subspace_ceiling(args, victim) for victim in args.victims}
     save(args, out)
 
 
@@ -398,6 +465,8 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.03, help="linf protocol budget of the synthetic set (m)")
     parser.add_argument("--basar-l2", type=float, default=100.0, help="l2 budget given to basar (large: unbounded search)")
     parser.add_argument("--basar-queries", type=int, default=None, help="summary: also summarise the basar folder run with this --max-queries")
+    parser.add_argument("--ceiling-restarts", type=int, default=0, help="summary: also run the white-box ceiling of BO's subspace with this many random starts")
+    parser.add_argument("--ceiling-steps", type=int, default=50, help="summary: sign-gradient steps per start of the ceiling")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=None, help="runner folders (resumable); default a temporary folder")
