@@ -14,6 +14,9 @@ reports per attack and victim:
 * BO's own overhead per round (GP fit + acquisition) from the attack's extras;
 * the queries and this process's CPU seconds each cell cost (accumulated over resumed runs).
 
+``--attacks`` takes registered query attacks and the bench's variants (:data:`VARIANTS`):
+``random-search-vertex`` is ``random-search`` with ``points=vertex``, the sign-vertex baseline.
+
 Part ``basar`` runs ``basar`` (decision-based) with a large l2 budget (so the budget projection does not
 interfere with its minimal-perturbation search) and reports its success, the l2 / bone-length /
 acceleration deviations of its adversarial examples (BASAR's metrics, from :func:`skelrobust.metrics.imperceptibility`),
@@ -58,6 +61,8 @@ BOOT = 2000
 BUDGETS = (25, 50, 100, 150, 200, 300, 500, 1000, 2000, 3000, 5000)
 #: The imperceptibility figures the summary reports per cell (median over the attacked samples).
 IMPERCEPTIBILITY = ("linf", "l2", "bone_length_rel_error", "acceleration_deviation")
+#: Bench names for an attack run with options: name -> (registered attack, its options).
+VARIANTS = {"random-search-vertex": ("random-search", {"points": "vertex"})}
 
 
 def interval(values: np.ndarray, stat: Any = np.mean, seed: int = 0) -> list[float] | None:
@@ -104,8 +109,11 @@ def run_cell(attack: str, victim: str, args: argparse.Namespace, **extra: Any) -
     from skelrobust.io import atomic_write_json
 
     queries = queries_of(attack, args)
+    registered, options = VARIANTS.get(attack, (attack, {}))
+    if options:
+        extra["attack_options"] = {**options, **extra.get("attack_options", {})}
     cfg = RunConfig(
-        attack=attack, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=queries,
+        attack=registered, victims=[victim], dataset="synthetic", n_samples=args.n_samples, max_queries=queries,
         eps=extra.pop("eps", args.eps), norm=extra.pop("norm", "linf"), seed=args.seed, batch_size=args.batch_size,
         device="cpu", **extra,
     )

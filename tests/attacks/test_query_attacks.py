@@ -100,6 +100,28 @@ def test_random_search_spends_exactly_the_budget_when_it_fails(tiny_victim, data
     assert out.queries.tolist() == [13] * 4 and (oracle.first_success == 0).all()
 
 
+def test_random_search_vertex_points_are_cube_corners(tiny_victim, data, monkeypatch) -> None:
+    x, y, _ = data
+    drawn: dict[str, list[torch.Tensor]] = {"uniform": [], "vertex": []}
+    decode = MotionSubspace.decode
+
+    for points in drawn:
+        def record(space, z, owners, points=points):
+            drawn[points].append(z.detach().clone())
+            return decode(space, z, owners)
+
+        monkeypatch.setattr(MotionSubspace, "decode", record)
+        out, _ = _run("random-search", tiny_victim, x, y, 16, eps=2e-3, points=points)
+        assert out.extras["points"] == points and out.queries.tolist() == [16] * 4
+    uniform, vertex = torch.cat(drawn["uniform"]), torch.cat(drawn["vertex"])
+    assert vertex.shape == uniform.shape == (64, 90)
+    assert torch.equal(vertex.abs(), torch.ones_like(vertex)) and 0.4 < (vertex > 0).float().mean() < 0.6
+    assert torch.equal(vertex, torch.where(uniform < 0, -1.0, 1.0)), "same seed: the corner of the uniform draw"
+    assert uniform.abs().max() < 1 and uniform.abs().mean() < 0.6
+    with pytest.raises(ConfigError, match="points must be one of uniform, vertex, got 'sphere'"):
+        create_attack("random-search", points="sphere")
+
+
 def test_square_schedule_and_norms() -> None:
     assert square_fraction(0.05, 0, 1000) == 0.05
     assert square_fraction(0.05, 2, 1000) == 0.025  # iteration 20 of 10,000 after rescaling
