@@ -38,9 +38,10 @@ Each (attack, victim) cell is a runner folder under ``--work`` (resumable); the 
 every cell, so an interrupted bench keeps what it finished.
 
     python bench/bench_query.py --part curves --victims ctrgcn --n-samples 64 --max-queries 200 --eps 0.03
-    # the committed 5,000-query evidence: one process per attack, then the paired summary
+    # the committed 5,000-query evidence: one process per attack (bo, random-search, random-search-vertex,
+    # square), then the paired summary
     python bench/bench_query.py --part curves --victims stgcn --attacks bo --n-samples 64 --max-queries 5000 --eps 0.025 --work runs/query
-    python bench/bench_query.py --part summary --victims stgcn --n-samples 64 --max-queries 5000 --eps 0.025 --work runs/query --ceiling-restarts 5 --ceiling-steps 50 --output bench/results/query_synthetic_stgcn_eps0.025_q5000.json
+    python bench/bench_query.py --part summary --victims stgcn --attacks bo,random-search,random-search-vertex,square --n-samples 64 --max-queries 5000 --eps 0.025 --work runs/query --ceiling-restarts 5 --ceiling-steps 50 --output bench/results/query_synthetic_stgcn_eps0.025_q5000.json
     python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 250
     python bench/bench_query.py --part overhead
 """
