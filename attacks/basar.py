@@ -39,21 +39,28 @@ class BASAR(QueryAttack):
       reset to 0.1 / 0.05 / 0.025 when that distance first drops below 0.1 / 0.05 / 0.025 (data units);
     - **manifold projection** every ``projection_every`` (250) steps and at the end, by
       :func:`skelrobust.kinematics.project_to_manifold` (clean bone lengths, acceleration close to the
-      clean one, weight ``w`` = 1); when the projected motion is no longer adversarial, ``w`` is shrunk by
-      10 (down to 1e-3) and, if none works, the unprojected motion is kept.
+      clean one, weight ``w`` = 1). When the projected motion is no longer adversarial, the final projection
+      first shrinks ``w`` by 10 (down to 1e-3); then (at every projection) the motion walks from the
+      adversarial motion towards its projection, ``adv + f (proj - adv)`` with ``f`` multiplied by
+      ``0.95^k`` at the ``k``-th try, and takes the first adversarial point (a partial projection), or stays
+      unprojected once 0.95^k falls below 0.01. After an accepted projection a delta below 0.01 is
+      multiplied by 5.
 
     The attack stops a sample when its query budget is spent or, with ``stop_inside_budget`` (default),
     as soon as its best motion lies inside the run's budget (a success there costs no more queries).
     The base class projects the result onto the budget, so a best motion outside it counts as a failure.
     Extras: ``steps_mean``, ``initialised`` (samples with a starting adversarial motion), ``projections``
-    (projection rounds) and ``projections_kept`` (projected motions that stayed adversarial).
+    (projection rounds), ``projections_kept`` (motions fully projected and still adversarial) and
+    ``projections_partial`` (motions moved part of the way to their projection).
 
     Differences from the reference code: the reference's step "x~ + e (x - x~) / ||x - x~||" is read as a
     fraction ``e`` of the distance (as in Brendel et al.'s Boundary Attack), since the data here are in
     metres and not normalised; the epsilon-step stops halving below 1e-6 instead of after 500 tries; every
     present person may move (the reference perturbs person 0 only; use ``persons=(0,)`` for that); the
     manifold projection uses bone directions and L-BFGS-B instead of Euler angles with bounds and IPOPT
-    (see :mod:`skelrobust.kinematics`); HDM05's tied joints are not applied. Untargeted only.
+    (see :mod:`skelrobust.kinematics`); HDM05's tied joints are not applied; the walk
+    towards the projection moves the root too (the reference holds its joint 0) and also stops at a factor
+    of 0.01 at the intermediate projections (the reference walks on until the step vanishes). Untargeted only.
 
     Args:
         trials: Orthogonal trials per delta-step (default 5).
@@ -139,26 +146,53 @@ class BASAR(QueryAttack):
             e[rows[~hit]] *= 0.9
         return best, found
 
-    def _project(self, ctx: AttackContext, adv: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Manifold projection of ``adv[rows]`` with BASAR's fallback on ``w``; keeps adversarial motions only.
+    def _project(self, ctx: AttackContext, adv: torch.Tensor, rows: torch.Tensor, final: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Manifold projection of ``adv[rows]`` with BASAR's fallbacks; keeps adversarial motions only.
 
-        Returns the motions and how many projections were kept (adversarial after projection)."""
+        The projection with weight ``w`` is tried first; at the final projection ``w`` is then shrunk by 10
+        while it is >= 1e-3. A sample whose projections all lose the attack walks from its adversarial motion
+        towards its projection: ``adv + f (proj - adv)`` with ``f = e_1 e_2 ... e_k``, ``e_k = 0.95^k``,
+        until a point is adversarial or ``e_k < 0.01`` (then the unprojected motion stays).
+
+        Returns the motions, and the boolean ``(N,)`` masks of samples fully projected and partially
+        projected (moved part of the way along the walk)."""
         out = adv.clone()
-        pending = rows.tolist()
-        accepted = 0
-        weight = self.projection_weight
-        while pending and weight >= 1e-3 - 1e-12:
-            pending = [i for i in pending if int(ctx.queries_left[i]) > 0]
-            if not pending:
+        n = adv.shape[0]
+        full = torch.zeros(n, dtype=torch.bool)
+        partial = torch.zeros(n, dtype=torch.bool)
+        weights = [self.projection_weight]
+        while final and weights[-1] / 10 >= 1e-3 - 1e-12:
+            weights.append(weights[-1] / 10)
+        pending = rows.cpu()
+        first_projection = None
+        for weight in weights:
+            pending = pending[ctx.queries_left[pending] > 0]
+            if pending.numel() == 0:
                 break
-            owners = torch.tensor(pending)
-            cands = self._project_rows(ctx, adv[owners], owners, weight)
-            hit = self._adversarial(ctx, cands, owners)
-            out[owners[hit]] = cands[hit]
-            accepted += int(hit.sum())
-            pending = owners[~hit].tolist()
-            weight /= 10
-        return out, accepted
+            cands = self._project_rows(ctx, adv[pending], pending, weight)
+            if first_projection is None:
+                first_projection = torch.zeros_like(adv)
+                first_projection[pending] = cands
+            hit = self._adversarial(ctx, cands, pending)
+            out[pending[hit]] = cands[hit]
+            full[pending[hit]] = True
+            pending = pending[~hit]
+        # Walk from the adversarial motion towards the (first-weight) projection.
+        step = torch.full((n,), 0.95, dtype=adv.dtype)
+        fraction = torch.ones(n, dtype=adv.dtype)
+        while pending.numel():
+            pending = pending[(ctx.queries_left[pending] > 0) & (step[pending] >= 0.01)]
+            if pending.numel() == 0:
+                break
+            fraction[pending] *= step[pending]
+            f = fraction[pending].view(-1, 1, 1, 1, 1).to(adv.device)
+            cands = adv[pending] + f * (first_projection[pending] - adv[pending])
+            hit = self._adversarial(ctx, cands, pending)
+            out[pending[hit]] = cands[hit]
+            partial[pending[hit]] = True
+            step[pending[~hit]] *= 0.95
+            pending = pending[~hit]
+        return out, full, partial
 
     @staticmethod
     def _project_rows(ctx: AttackContext, motion: torch.Tensor, owners: torch.Tensor, weight: float) -> torch.Tensor:
@@ -186,7 +220,7 @@ class BASAR(QueryAttack):
         failures = torch.zeros(n, dtype=torch.long)
         resets_done = torch.zeros(n, len(_DELTA_RESETS), dtype=torch.bool)
         steps = torch.zeros(n, dtype=torch.long)
-        projections = accepted = 0
+        projections = kept_full = kept_partial = 0
 
         def inside(rows: torch.Tensor) -> torch.Tensor:
             return ctx.budget.size(best[rows] - x[rows]).cpu() <= 1
@@ -251,16 +285,21 @@ class BASAR(QueryAttack):
                 resets_done[reset, r] = True
             due = rows[(steps[rows] % self.projection_every == 0) & (ctx.queries_left[rows] > reserve)]
             if due.numel():
-                best, kept = self._project(ctx, best, due)
+                best, full, partial = self._project(ctx, best, due, final=False)
+                moved = (full | partial).nonzero().flatten()
                 adv[due] = best[due]
+                best_dist[moved] = self._distance(best[moved], x[moved]).cpu()
+                delta[moved] = torch.where(delta[moved] < 0.01, delta[moved] / 0.2, delta[moved])
                 projections += 1
-                accepted += kept
+                kept_full += int(full.sum())
+                kept_partial += int(partial.sum())
         # Final manifold projection of every sample that has an adversarial motion.
         final = ((best_dist < float("inf")) & (ctx.queries_left > 0)).nonzero().flatten()
         if final.numel():
-            best, kept = self._project(ctx, best, final)
+            best, full, partial = self._project(ctx, best, final, final=True)
             projections += 1
-            accepted += kept
+            kept_full += int(full.sum())
+            kept_partial += int(partial.sum())
         ctx.extras = {"steps_mean": float(steps.float().mean()), "initialised": int((best_dist < float("inf")).sum()),
-                      "projections": projections, "projections_kept": accepted}
+                      "projections": projections, "projections_kept": kept_full, "projections_partial": kept_partial}
         return best

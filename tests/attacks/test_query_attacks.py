@@ -153,3 +153,39 @@ def test_basar_finds_a_closer_adversarial_motion(tiny_victim, data) -> None:
     assert out.extras["initialised"] >= int(fooled.sum()) and out.extras["projections"] >= 1
     with pytest.raises(UnsupportedError, match="targeted"):
         create_attack("basar")(x, y, layout=LAYOUT, target=(y + 1) % 5, oracle=QueryOracle(tiny_victim, max_queries=5, feedback="label"))
+
+
+class _MeanThreshold(torch.nn.Module):
+    """Labels a motion 1 when its mean coordinate exceeds 0.5, else 0 (logits ``(N, 2)``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.flatten(1).mean(dim=1)
+        return torch.stack([torch.full_like(mean, 0.5), mean], dim=1)
+
+
+@pytest.mark.parametrize("final, projection_queries", [(False, 1), (True, 4)])
+def test_basar_walks_towards_a_projection_that_loses_the_attack(monkeypatch, final, projection_queries) -> None:
+    """BASAR's fallback: the first point of adv + f (proj - adv), f = 0.95, 0.95 * 0.95^2, ..., still adversarial."""
+    x = torch.randn(2, 3, 8, 25, 1, generator=torch.Generator().manual_seed(0)) * 0.01
+    y = torch.zeros(2, dtype=torch.long)
+    attack = create_attack("basar", eps=50.0, norm="l2")
+    seen = {}
+
+    def run(ctx: AttackContext) -> torch.Tensor:
+        adv = ctx.x + 1.0  # mean about 1: labelled 1
+        out, full, partial = attack._project(ctx, adv, torch.arange(2), final=final)
+        seen.update(full=full, partial=partial)
+        return out
+
+    # The projection is the clean motion itself, which is labelled y: every weight fails.
+    monkeypatch.setattr(attack, "_project_rows", lambda ctx, motion, owners, weight: ctx.x[owners].clone())
+    monkeypatch.setattr(attack, "run", run)
+    oracle = QueryOracle(_MeanThreshold(), max_queries=50, feedback="label")
+    out = attack(x, y, layout=LAYOUT, oracle=oracle, generator=torch.Generator().manual_seed(0))
+    f, step, walked = 1.0, 0.95, 0
+    while 1 - f <= 0.5 + 1e-6:  # the walk's point is x + (1 - f): adversarial once 1 - f > 0.5
+        f, step, walked = f * step, step * 0.95, walked + 1
+    assert walked == 5 and abs(f - 0.4633) < 1e-3
+    assert torch.allclose(out.adversarial, x + (1 - f), atol=1e-5)
+    assert seen["partial"].all() and not seen["full"].any()
+    assert out.queries.tolist() == [projection_queries + walked] * 2
