@@ -15,6 +15,16 @@ from skelrobust.query_attack import QueryAttack, check_positive_int
 _DELTA_RESETS = (0.1, 0.05, 0.025)
 
 
+def projection_summary(shares: torch.Tensor) -> dict[str, float | int]:
+    """Counts and median / largest share of the projections kept, from the per-motion shares ``(P,)`` in [0, 1]."""
+    return {
+        "projections_kept": int((shares == 1).sum()),
+        "projections_partial": int(((shares > 0) & (shares < 1)).sum()),
+        "projection_share_median": float(shares.median()) if shares.numel() else 0.0,
+        "projection_share_max": float(shares.max()) if shares.numel() else 0.0,
+    }
+
+
 @register_attack("basar", paper="Diao, Shao, Yang, Zhou, Wang, CVPR 2021", url="https://arxiv.org/abs/2103.05266")
 class BASAR(QueryAttack):
     """BASAR: hard-label boundary attack on skeleton motions, projected onto the motion manifold.
@@ -46,12 +56,15 @@ class BASAR(QueryAttack):
       unprojected once 0.95^k falls below 0.01. After an accepted projection a delta below 0.01 is
       multiplied by 5.
 
+    The final projection is given up to 30 queries (a tenth of a smaller budget) held back from the steps.
     The attack stops a sample when its query budget is spent or, with ``stop_inside_budget`` (default),
     as soon as its best motion lies inside the run's budget (a success there costs no more queries).
     The base class projects the result onto the budget, so a best motion outside it counts as a failure.
     Extras: ``steps_mean``, ``initialised`` (samples with a starting adversarial motion), ``projections``
-    (projection rounds), ``projections_kept`` (motions fully projected and still adversarial) and
-    ``projections_partial`` (motions moved part of the way to their projection).
+    (projection rounds), ``projections_kept`` (motions fully projected and still adversarial),
+    ``projections_partial`` (motions moved part of the way to their projection) and
+    ``projection_share_median`` / ``projection_share_max`` (the fraction of the way to its projection each
+    projected motion moved: 1 full, 0 none).
 
     Differences from the reference code: the reference's step "x~ + e (x - x~) / ||x - x~||" is read as a
     fraction ``e`` of the distance (as in Brendel et al.'s Boundary Attack), since the data here are in
@@ -146,27 +159,29 @@ class BASAR(QueryAttack):
             e[rows[~hit]] *= 0.9
         return best, found
 
-    def _project(self, ctx: AttackContext, adv: torch.Tensor, rows: torch.Tensor, final: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _project(
+        self, ctx: AttackContext, adv: torch.Tensor, rows: torch.Tensor, final: bool, keep: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Manifold projection of ``adv[rows]`` with BASAR's fallbacks; keeps adversarial motions only.
 
         The projection with weight ``w`` is tried first; at the final projection ``w`` is then shrunk by 10
         while it is >= 1e-3. A sample whose projections all lose the attack walks from its adversarial motion
         towards its projection: ``adv + f (proj - adv)`` with ``f = e_1 e_2 ... e_k``, ``e_k = 0.95^k``,
-        until a point is adversarial or ``e_k < 0.01`` (then the unprojected motion stays).
+        until a point is adversarial or ``e_k < 0.01`` (then the unprojected motion stays). A sample stops
+        when it has only ``keep`` queries left.
 
-        Returns the motions, and the boolean ``(N,)`` masks of samples fully projected and partially
-        projected (moved part of the way along the walk)."""
+        Returns the motions and the ``(N,)`` share of the projection each kept: 1 when fully projected,
+        ``f`` when the walk stopped at ``f``, 0 when the motion stays unprojected (or was not a row)."""
         out = adv.clone()
         n = adv.shape[0]
-        full = torch.zeros(n, dtype=torch.bool)
-        partial = torch.zeros(n, dtype=torch.bool)
+        kept = torch.zeros(n, dtype=adv.dtype)
         weights = [self.projection_weight]
         while final and weights[-1] / 10 >= 1e-3 - 1e-12:
             weights.append(weights[-1] / 10)
         pending = rows.cpu()
         first_projection = None
         for weight in weights:
-            pending = pending[ctx.queries_left[pending] > 0]
+            pending = pending[ctx.queries_left[pending] > keep]
             if pending.numel() == 0:
                 break
             cands = self._project_rows(ctx, adv[pending], pending, weight)
@@ -175,13 +190,13 @@ class BASAR(QueryAttack):
                 first_projection[pending] = cands
             hit = self._adversarial(ctx, cands, pending)
             out[pending[hit]] = cands[hit]
-            full[pending[hit]] = True
+            kept[pending[hit]] = 1.0
             pending = pending[~hit]
         # Walk from the adversarial motion towards the (first-weight) projection.
         step = torch.full((n,), 0.95, dtype=adv.dtype)
         fraction = torch.ones(n, dtype=adv.dtype)
         while pending.numel():
-            pending = pending[(ctx.queries_left[pending] > 0) & (step[pending] >= 0.01)]
+            pending = pending[(ctx.queries_left[pending] > keep) & (step[pending] >= 0.01)]
             if pending.numel() == 0:
                 break
             fraction[pending] *= step[pending]
@@ -189,10 +204,10 @@ class BASAR(QueryAttack):
             cands = adv[pending] + f * (first_projection[pending] - adv[pending])
             hit = self._adversarial(ctx, cands, pending)
             out[pending[hit]] = cands[hit]
-            partial[pending[hit]] = True
+            kept[pending[hit]] = fraction[pending[hit]]
             step[pending[~hit]] *= 0.95
             pending = pending[~hit]
-        return out, full, partial
+        return out, kept
 
     @staticmethod
     def _project_rows(ctx: AttackContext, motion: torch.Tensor, owners: torch.Tensor, weight: float) -> torch.Tensor:
@@ -220,12 +235,14 @@ class BASAR(QueryAttack):
         failures = torch.zeros(n, dtype=torch.long)
         resets_done = torch.zeros(n, len(_DELTA_RESETS), dtype=torch.bool)
         steps = torch.zeros(n, dtype=torch.long)
-        projections = kept_full = kept_partial = 0
+        projections = 0
+        shares: list[torch.Tensor] = []  # the share of its projection each projected motion kept
 
         def inside(rows: torch.Tensor) -> torch.Tensor:
             return ctx.budget.size(best[rows] - x[rows]).cpu() <= 1
 
-        reserve = 1  # keep one query for the final projection's check
+        # Queries held back for the final projection (its weights, then its walk): 30, or a tenth of the budget.
+        reserve = max(1, min(30, int(ctx.queries_left.max()) // 10))
         while True:
             active = alive & (ctx.queries_left > reserve)
             if self.stop_inside_budget:
@@ -285,21 +302,19 @@ class BASAR(QueryAttack):
                 resets_done[reset, r] = True
             due = rows[(steps[rows] % self.projection_every == 0) & (ctx.queries_left[rows] > reserve)]
             if due.numel():
-                best, full, partial = self._project(ctx, best, due, final=False)
-                moved = (full | partial).nonzero().flatten()
+                best, kept = self._project(ctx, best, due, final=False, keep=reserve)
+                moved = (kept > 0).nonzero().flatten()
                 adv[due] = best[due]
                 best_dist[moved] = self._distance(best[moved], x[moved]).cpu()
                 delta[moved] = torch.where(delta[moved] < 0.01, delta[moved] / 0.2, delta[moved])
                 projections += 1
-                kept_full += int(full.sum())
-                kept_partial += int(partial.sum())
+                shares.append(kept[due.cpu()])
         # Final manifold projection of every sample that has an adversarial motion.
         final = ((best_dist < float("inf")) & (ctx.queries_left > 0)).nonzero().flatten()
         if final.numel():
-            best, full, partial = self._project(ctx, best, final, final=True)
+            best, kept = self._project(ctx, best, final, final=True)
             projections += 1
-            kept_full += int(full.sum())
-            kept_partial += int(partial.sum())
+            shares.append(kept[final.cpu()])
         ctx.extras = {"steps_mean": float(steps.float().mean()), "initialised": int((best_dist < float("inf")).sum()),
-                      "projections": projections, "projections_kept": kept_full, "projections_partial": kept_partial}
+                      "projections": projections, **projection_summary(torch.cat(shares) if shares else torch.zeros(0))}
         return best

@@ -151,6 +151,9 @@ def test_basar_finds_a_closer_adversarial_motion(tiny_victim, data) -> None:
         fooled = tiny_victim(out.adversarial).argmax(1) != y
     assert fooled.any() and (out.queries <= 150).all()
     assert out.extras["initialised"] >= int(fooled.sum()) and out.extras["projections"] >= 1
+    kept, partial = out.extras["projections_kept"], out.extras["projections_partial"]
+    assert 0 <= out.extras["projection_share_median"] <= out.extras["projection_share_max"] <= 1
+    assert (out.extras["projection_share_max"] == 1) == (kept > 0) and kept + partial <= out.extras["initialised"]
     with pytest.raises(UnsupportedError, match="targeted"):
         create_attack("basar")(x, y, layout=LAYOUT, target=(y + 1) % 5, oracle=QueryOracle(tiny_victim, max_queries=5, feedback="label"))
 
@@ -173,8 +176,8 @@ def test_basar_walks_towards_a_projection_that_loses_the_attack(monkeypatch, fin
 
     def run(ctx: AttackContext) -> torch.Tensor:
         adv = ctx.x + 1.0  # mean about 1: labelled 1
-        out, full, partial = attack._project(ctx, adv, torch.arange(2), final=final)
-        seen.update(full=full, partial=partial)
+        out, kept = attack._project(ctx, adv, torch.arange(2), final=final)
+        seen["kept"] = kept
         return out
 
     # The projection is the clean motion itself, which is labelled y: every weight fails.
@@ -187,5 +190,5 @@ def test_basar_walks_towards_a_projection_that_loses_the_attack(monkeypatch, fin
         f, step, walked = f * step, step * 0.95, walked + 1
     assert walked == 5 and abs(f - 0.4633) < 1e-3
     assert torch.allclose(out.adversarial, x + (1 - f), atol=1e-5)
-    assert seen["partial"].all() and not seen["full"].any()
+    assert torch.allclose(seen["kept"], torch.full((2,), f, dtype=seen["kept"].dtype))
     assert out.queries.tolist() == [projection_queries + walked] * 2
