@@ -42,7 +42,7 @@ every cell, so an interrupted bench keeps what it finished.
     # square), then the paired summary
     python bench/bench_query.py --part curves --victims stgcn --attacks bo --n-samples 64 --max-queries 5000 --eps 0.025 --work runs/query
     python bench/bench_query.py --part summary --victims stgcn --attacks bo,random-search,random-search-vertex,square --n-samples 64 --max-queries 5000 --eps 0.025 --work runs/query --ceiling-restarts 5 --ceiling-steps 50 --output bench/results/query_synthetic_stgcn_eps0.025_q5000.json
-    python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 250
+    python bench/bench_query.py --part basar --victims ctrgcn --n-samples 64 --max-queries 2000 --eps 0.025 --output bench/results/query_basar_synthetic_ctrgcn_q2000.json
     python bench/bench_query.py --part overhead
 """
 
@@ -328,6 +328,8 @@ def summary(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[str, Any]:
     """BASAR's l2 / bone-length / acceleration deviations (and others) of the samples it fooled."""
+    import torch
+
     from skelrobust.data import load_dataset
     from skelrobust.metrics import imperceptibility
 
@@ -339,7 +341,37 @@ def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[st
         summary[key] = {"mean": float(v.mean()) if v.size else None, "median": float(np.median(v)) if v.size else None,
                         "ci95_mean": interval(v)}
     return {"success_rate": float(fooled.mean()), "success_rate_ci95": interval(fooled.astype(float)),
-            "fooled_inside_linf_budget": metrics["linf"][fooled].tolist(), "deviations_of_successful": summary}
+            "fooled_inside_linf_budget": metrics["linf"][fooled].tolist(), "deviations_of_successful": summary,
+            "manifold_projection_of_successful": projection_diagnostic(clean[torch.from_numpy(fooled)], adversarial[torch.from_numpy(fooled)])}
+
+
+def projection_diagnostic(clean: Any, adversarial: Any) -> dict[str, Any]:
+    """How far BASAR's manifold projection (weight 1) would move its adversarial motions, relative to their perturbation.
+
+    For each motion: ``moved = ||P(adv) - adv|| / ||adv - x||`` (the share of the perturbation the projection
+    changes) and ``remaining = ||P(adv) - x|| / ||adv - x||`` (how much of the perturbation survives it); a
+    projection with ``moved`` near 1 and ``remaining`` well below 1 undoes the attack rather than cleaning it.
+    """
+    import torch
+
+    from skelrobust.data import load_dataset
+    from skelrobust.kinematics import project_to_manifold
+
+    if clean.shape[0] == 0:
+        return {"n": 0}
+    k, c, t, v, m = clean.shape
+    persons = lambda z: z.permute(0, 4, 1, 2, 3).reshape(k * m, c, t, v).double()  # noqa: E731
+    x, adv = persons(clean), persons(adversarial)
+    valid = (x != 0).any(dim=3).any(dim=1)
+    keep = valid.any(dim=1)
+    projected = adv.clone()
+    projected[keep] = project_to_manifold(adv[keep], x[keep], valid[keep], load_dataset("synthetic", "test").layout).double()
+    per_sample = lambda z: z.reshape(k, -1).norm(dim=1)  # noqa: E731
+    size = per_sample(adv - x).clamp_min(1e-12)
+    moved = (per_sample(projected - adv) / size).numpy()
+    remaining = (per_sample(projected - x) / size).numpy()
+    return {"n": int(k), "moved_median": float(np.median(moved)), "moved_ci95_mean": interval(moved),
+            "remaining_median": float(np.median(remaining)), "remaining_ci95_mean": interval(remaining)}
 
 
 def basar_from_shards(args: argparse.Namespace, victim: str) -> dict[str, Any]:
