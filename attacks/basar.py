@@ -8,7 +8,7 @@ import torch
 
 from skelrobust.attack import AttackContext, register_attack
 from skelrobust.errors import ConfigError
-from skelrobust.kinematics import project_to_manifold
+from skelrobust.kinematics import project_persons
 from skelrobust.query_attack import QueryAttack, check_positive_int
 
 #: BASAR's delta resets: when the best distance falls below a threshold, delta restarts at that value.
@@ -213,14 +213,7 @@ class BASAR(QueryAttack):
     def _project_rows(ctx: AttackContext, motion: torch.Tensor, owners: torch.Tensor, weight: float) -> torch.Tensor:
         """Project every person of the motions ``(K, C, T, V, M)`` of samples ``owners`` at once; masked entries stay clean."""
         x, mask = ctx.x[owners], ctx.mask[owners]
-        k, c, t, v, m = x.shape
-        persons = lambda z: z.permute(0, 4, 1, 2, 3).reshape(k * m, c, t, v)  # noqa: E731
-        valid = (x != 0).any(dim=3).any(dim=1).permute(0, 2, 1).reshape(k * m, t)  # (K*M, T)
-        keep = valid.any(dim=1)
-        projected = persons(motion).clone()
-        if bool(keep.any()):
-            projected[keep] = project_to_manifold(persons(motion)[keep], persons(x)[keep], valid[keep], ctx.layout, weight)
-        projected = projected.reshape(k, m, c, t, v).permute(0, 2, 3, 4, 1)
+        projected = project_persons(motion, x, ctx.layout, weight)
         return x + (projected - x) * mask
 
     # --- the attack ------------------------------------------------------------------------------------

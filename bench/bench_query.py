@@ -333,8 +333,10 @@ def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[st
     from skelrobust.data import load_dataset
     from skelrobust.metrics import imperceptibility
 
-    metrics = {k: v.numpy() for k, v in imperceptibility(clean, adversarial, load_dataset("synthetic", "test").layout).items()}
+    layout = load_dataset("synthetic", "test").layout
+    metrics = {k: v.numpy() for k, v in imperceptibility(clean, adversarial, layout).items()}
     fooled = first > 0
+    rows = torch.from_numpy(fooled)
     summary = {}
     for key in (*IMPERCEPTIBILITY, "mean_joint_displacement"):
         v = metrics[key][fooled]
@@ -342,35 +344,27 @@ def basar_deviations(clean: Any, adversarial: Any, first: np.ndarray) -> dict[st
                         "ci95_mean": interval(v)}
     return {"success_rate": float(fooled.mean()), "success_rate_ci95": interval(fooled.astype(float)),
             "fooled_inside_linf_budget": metrics["linf"][fooled].tolist(), "deviations_of_successful": summary,
-            "manifold_projection_of_successful": projection_diagnostic(clean[torch.from_numpy(fooled)], adversarial[torch.from_numpy(fooled)])}
+            "manifold_projection_of_successful": projection_diagnostic(clean[rows], adversarial[rows], layout)}
 
 
-def projection_diagnostic(clean: Any, adversarial: Any) -> dict[str, Any]:
+def projection_diagnostic(clean: Any, adversarial: Any, layout: Any) -> dict[str, Any]:
     """How far BASAR's manifold projection (weight 1) would move its adversarial motions, relative to their perturbation.
 
     For each motion: ``moved = ||P(adv) - adv|| / ||adv - x||`` (the share of the perturbation the projection
     changes) and ``remaining = ||P(adv) - x|| / ||adv - x||`` (how much of the perturbation survives it); a
     projection with ``moved`` near 1 and ``remaining`` well below 1 undoes the attack rather than cleaning it.
     """
-    import torch
-
-    from skelrobust.data import load_dataset
-    from skelrobust.kinematics import project_to_manifold
+    from skelrobust.kinematics import project_persons
 
     if clean.shape[0] == 0:
         return {"n": 0}
-    k, c, t, v, m = clean.shape
-    persons = lambda z: z.permute(0, 4, 1, 2, 3).reshape(k * m, c, t, v).double()  # noqa: E731
-    x, adv = persons(clean), persons(adversarial)
-    valid = (x != 0).any(dim=3).any(dim=1)
-    keep = valid.any(dim=1)
-    projected = adv.clone()
-    projected[keep] = project_to_manifold(adv[keep], x[keep], valid[keep], load_dataset("synthetic", "test").layout).double()
-    per_sample = lambda z: z.reshape(k, -1).norm(dim=1)  # noqa: E731
-    size = per_sample(adv - x).clamp_min(1e-12)
-    moved = (per_sample(projected - adv) / size).numpy()
-    remaining = (per_sample(projected - x) / size).numpy()
-    return {"n": int(k), "moved_median": float(np.median(moved)), "moved_ci95_mean": interval(moved),
+    clean, adversarial = clean.double(), adversarial.double()
+    projected = project_persons(adversarial, clean, layout)
+    per_sample = lambda z: z.flatten(1).norm(dim=1)  # noqa: E731
+    size = per_sample(adversarial - clean).clamp_min(1e-12)
+    moved = (per_sample(projected - adversarial) / size).numpy()
+    remaining = (per_sample(projected - clean) / size).numpy()
+    return {"n": int(clean.shape[0]), "moved_median": float(np.median(moved)), "moved_ci95_mean": interval(moved),
             "remaining_median": float(np.median(remaining)), "remaining_ci95_mean": interval(remaining)}
 
 

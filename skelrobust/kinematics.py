@@ -82,3 +82,19 @@ def project_to_manifold(
     root, directions = unpack(result.x)
     with torch.no_grad():
         return forward_kinematics(root, directions, lengths, layout).to(x_adv.dtype)
+
+
+def project_persons(motion: torch.Tensor, clean: torch.Tensor, layout: SkeletonLayout, weight: float = 1.0) -> torch.Tensor:
+    """Every person of the motions ``(N, C, T, V, M)`` projected onto the clean bone lengths of ``clean``, jointly.
+
+    A person's valid frames are those where its clean joints are not all zero; a person with none (absent)
+    stays as it is. Returns ``(N, C, T, V, M)``.
+    """
+    n, c, t, v, m = clean.shape
+    persons = lambda z: z.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v)  # noqa: E731
+    valid = (clean != 0).any(dim=3).any(dim=1).permute(0, 2, 1).reshape(n * m, t)  # (N*M, T)
+    keep = valid.any(dim=1)
+    projected = persons(motion).clone()
+    if bool(keep.any()):
+        projected[keep] = project_to_manifold(persons(motion)[keep], persons(clean)[keep], valid[keep], layout, weight)
+    return projected.reshape(n, m, c, t, v).permute(0, 2, 3, 4, 1)

@@ -7,7 +7,7 @@ import torch
 
 from skelrobust.attack import AttackContext, create_attack
 from skelrobust.errors import ConfigError, UnsupportedError
-from skelrobust.kinematics import project_to_manifold
+from skelrobust.kinematics import project_persons, project_to_manifold
 from skelrobust.layouts import get_layout
 from skelrobust.metrics import imperceptibility
 from skelrobust.query import QueryOracle
@@ -142,6 +142,16 @@ def test_manifold_projection_restores_clean_bone_lengths() -> None:
     after = imperceptibility(clean[..., None], projected[..., None], LAYOUT)["bone_length_rel_error"]
     assert (after < 1e-5).all() and (before > 1e-2).all()
     assert (projected - noisy).norm() < (clean - noisy).norm() * 2  # a projection, not a reset to the clean motion
+
+
+def test_person_projection_fixes_present_persons_and_leaves_absent_ones(canonical_batch) -> None:
+    x, _ = canonical_batch  # person 1 absent in samples 0-1, frames 12+ padded in sample 2
+    noisy = x + torch.randn(x.shape, generator=torch.Generator().manual_seed(1)) * 0.05
+    projected = project_persons(noisy, x, LAYOUT)
+    assert projected.shape == x.shape
+    assert torch.equal(projected[0:2, ..., 1], noisy[0:2, ..., 1])  # absent persons are not projected
+    error = imperceptibility(x[3:4], projected[3:4], LAYOUT)["bone_length_rel_error"]
+    assert error.item() < 1e-5 and imperceptibility(x[3:4], noisy[3:4], LAYOUT)["bone_length_rel_error"].item() > 1e-2
 
 
 def test_basar_finds_a_closer_adversarial_motion(tiny_victim, data) -> None:
